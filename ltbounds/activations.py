@@ -1,0 +1,244 @@
+"""Registry of activation functions and the facts the lemmas need about them.
+
+Each :class:`Activation` carries three views of the same function, so that one definition
+serves every consumer:
+
+* ``symbolic(x)``: a sympy expression, used by the lemma library to derive and certify
+  facts (Taylor remainders, Lipschitz constants) rather than trusting them;
+* ``forward(x)``: an array-namespace implementation (numpy, CuPy, array-api-strict) used by
+  the networks;
+* stated facts (``value_at_zero``, ``slope_at_zero``, ``lipschitz``, ``second_derivative_bound``,
+  ``third_derivative_bound``, ``relu_like_negative_slope``): plain numbers that constructions
+  and tables use; the lemma library checks each of them against ``symbolic``.
+
+Sources: the ReLU identity and the linear regime at 0 are LEMMAS.md section 3 (A) and (B)
+(Burkholz, NeurIPS 2022; Pensia et al. 2020). The numeric facts below are elementary
+calculus, stated to a few digits and rounded *outwards* (bounds up, never down).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sympy as sp
+
+from ltbounds.backend import namespace
+from ltbounds.errors import InvalidInput
+
+_x = sp.Symbol("x", real=True)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One activation function and its facts.
+
+    Attributes
+    ----------
+    name : str
+        Registry key, e.g. ``"relu"``.
+    symbolic : Callable[[sympy.Expr], sympy.Expr]
+        The function as a sympy expression of its argument.
+    forward : Callable[[array], array]
+        The function on arrays of any supported namespace.
+    value_at_zero, slope_at_zero : float
+        φ(0) and φ'(0) (for ReLU-like functions the right derivative, 1).
+    lipschitz : float
+        A global Lipschitz constant of φ (an upper bound).
+    second_derivative_bound, third_derivative_bound : float or None
+        Upper bounds on sup|φ''| and sup|φ'''| over the real line; None where φ is not twice
+        (thrice) differentiable at 0 (ReLU, leaky ReLU, ELU).
+    relu_like_negative_slope : float or None
+        ``a`` when φ(x) = x for x > 0 and a·x for x ≤ 0 (ReLU: 0, leaky ReLU: its slope), so
+        that the exact identity x = (φ(x) − φ(−x)) / (1 + a) holds; None otherwise.
+    """
+
+    name: str
+    symbolic: Callable[[sp.Expr], sp.Expr]
+    forward: Callable[[Any], Any]
+    value_at_zero: float
+    slope_at_zero: float
+    lipschitz: float
+    second_derivative_bound: float | None
+    third_derivative_bound: float | None
+    relu_like_negative_slope: float | None = None
+
+    @property
+    def relu_like(self) -> bool:
+        """True for ReLU and leaky ReLU: positively homogeneous, linear on each half-line."""
+        return self.relu_like_negative_slope is not None
+
+    @property
+    def expression(self) -> sp.Expr:
+        """φ(x) as a sympy expression in the real symbol ``x``."""
+        return self.symbolic(_x)
+
+    def __call__(self, values: Any) -> Any:
+        return self.forward(values)
+
+
+def _relu(values: Any) -> Any:
+    xp = namespace(values)
+    return xp.where(values > 0, values, xp.zeros_like(values))
+
+
+def _leaky_relu(slope: float) -> Callable[[Any], Any]:
+    def forward(values: Any) -> Any:
+        xp = namespace(values)
+        return xp.where(values > 0, values, slope * values)
+
+    return forward
+
+
+def _tanh(values: Any) -> Any:
+    return namespace(values).tanh(values)
+
+
+def _sigmoid(values: Any) -> Any:
+    xp = namespace(values)
+    # Split by sign so that exp never overflows.
+    positive = 1.0 / (1.0 + xp.exp(-xp.abs(values)))
+    return xp.where(values >= 0, positive, 1.0 - positive)
+
+
+def _gelu(values: Any) -> Any:
+    xp = namespace(values)
+    erf = getattr(xp, "erf", None)
+    if erf is not None:
+        return 0.5 * values * (1.0 + erf(values / math.sqrt(2.0)))
+    # The array API has no erf; compute it on the host (the one crossing, via to_numpy).
+    import numpy as np  # noqa: PLC0415
+
+    from ltbounds.backend import to_numpy  # noqa: PLC0415
+
+    host = to_numpy(values) / math.sqrt(2.0)
+    erf_values = np.vectorize(math.erf, otypes=[np.float64])(host)
+    return 0.5 * values * (1.0 + xp.asarray(erf_values, dtype=values.dtype))
+
+
+def _silu(values: Any) -> Any:
+    return values * _sigmoid(values)
+
+
+def _elu(values: Any) -> Any:
+    xp = namespace(values)
+    negative = xp.exp(xp.minimum(values, xp.zeros_like(values))) - 1.0
+    return xp.where(values > 0, values, negative)
+
+
+def _softplus(values: Any) -> Any:
+    xp = namespace(values)
+    # log(1 + e^x) = max(x, 0) + log1p(e^{-|x|}), stable for large |x|.
+    return xp.maximum(values, xp.zeros_like(values)) + xp.log1p(xp.exp(-xp.abs(values)))
+
+
+_LEAKY_SLOPE = 0.01
+
+ACTIVATIONS: dict[str, Activation] = {
+    activation.name: activation
+    for activation in (
+        Activation(
+            "relu",
+            lambda x: sp.Max(x, 0),
+            _relu,
+            value_at_zero=0.0,
+            slope_at_zero=1.0,
+            lipschitz=1.0,
+            second_derivative_bound=None,
+            third_derivative_bound=None,
+            relu_like_negative_slope=0.0,
+        ),
+        Activation(
+            "leaky_relu",
+            lambda x: sp.Max(x, 0) + sp.Rational(1, 100) * sp.Min(x, 0),
+            _leaky_relu(_LEAKY_SLOPE),
+            value_at_zero=0.0,
+            slope_at_zero=1.0,
+            lipschitz=1.0,
+            second_derivative_bound=None,
+            third_derivative_bound=None,
+            relu_like_negative_slope=_LEAKY_SLOPE,
+        ),
+        # tanh: |tanh''| = 2|tanh|(1 - tanh^2) <= 4/(3*sqrt(3)) ~ 0.7698; |tanh'''| <= 2.
+        Activation(
+            "tanh",
+            sp.tanh,
+            _tanh,
+            value_at_zero=0.0,
+            slope_at_zero=1.0,
+            lipschitz=1.0,
+            second_derivative_bound=0.7699,
+            third_derivative_bound=2.0,
+        ),
+        # sigmoid: sigma' <= 1/4, |sigma''| <= 1/(6*sqrt(3)) ~ 0.09623, |sigma'''| <= 1/8.
+        Activation(
+            "sigmoid",
+            lambda x: 1 / (1 + sp.exp(-x)),
+            _sigmoid,
+            value_at_zero=0.5,
+            slope_at_zero=0.25,
+            lipschitz=0.25,
+            second_derivative_bound=0.09623,
+            third_derivative_bound=0.125,
+        ),
+        # GELU: x*Phi(x); GELU' in [-0.129, 1.129]; |GELU''| <= 2*phi(0) ~ 0.79789; |GELU'''| <= 0.77877.
+        Activation(
+            "gelu",
+            lambda x: x * (1 + sp.erf(x / sp.sqrt(2))) / 2,
+            _gelu,
+            value_at_zero=0.0,
+            slope_at_zero=0.5,
+            lipschitz=1.13,
+            second_derivative_bound=0.7979,
+            third_derivative_bound=0.7788,
+        ),
+        # SiLU: x*sigma(x); SiLU' in [-0.0999, 1.0999]; |SiLU''| <= 0.5 (at 0); |SiLU'''| <= 0.30819.
+        Activation(
+            "silu",
+            lambda x: x / (1 + sp.exp(-x)),
+            _silu,
+            value_at_zero=0.0,
+            slope_at_zero=0.5,
+            lipschitz=1.1,
+            second_derivative_bound=0.5,
+            third_derivative_bound=0.3082,
+        ),
+        # ELU (alpha = 1): C^1 but not C^2 at 0; 1-Lipschitz.
+        Activation(
+            "elu",
+            lambda x: sp.Piecewise((x, x > 0), (sp.exp(x) - 1, True)),
+            _elu,
+            value_at_zero=0.0,
+            slope_at_zero=1.0,
+            lipschitz=1.0,
+            second_derivative_bound=None,
+            third_derivative_bound=None,
+        ),
+        # softplus: sigma is its derivative, so softplus' <= 1, |softplus''| <= 1/4, |softplus'''| <= 0.0963.
+        Activation(
+            "softplus",
+            lambda x: sp.log(1 + sp.exp(x)),
+            _softplus,
+            value_at_zero=math.log(2.0),
+            slope_at_zero=0.5,
+            lipschitz=1.0,
+            second_derivative_bound=0.25,
+            third_derivative_bound=0.09623,
+        ),
+    )
+}
+
+
+def get_activation(name: str) -> Activation:
+    """Look an activation up by name, with a clear error listing the known ones."""
+    try:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise InvalidInput(
+            f"activation={name!r} is not known; expected one of {', '.join(sorted(ACTIVATIONS))}"
+        ) from None
+
+
+__all__ = ["ACTIVATIONS", "Activation", "get_activation"]
