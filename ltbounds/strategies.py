@@ -7,4 +7,12 @@ alone never does. Each strategy documents what it shrinks towards.
 
 from __future__ import annotations
 
+from ltbounds._strategies_nets import (
+    conv_target_nets,
+    dense_target_nets,
+    source_nets,
+    target_nets,
+)
+
 __all__: list[str] = []
+__all__ += ["conv_target_nets", "dense_target_nets", "source_nets", "target_nets"]

@@ -93,3 +93,35 @@ def check_memory(what: str, nbytes: float, budget: float) -> None:
             f"{what} needs about {nbytes / 2**20:,.1f} MiB, over the budget of "
             f"{budget / 2**20:,.1f} MiB; raise the budget or shrink the problem"
         )
+
+
+def check_nonnegative(name: str, value: Any) -> float:
+    """A finite real number >= 0 (for example a tolerance that may be exactly zero)."""
+    value = check_real(name, value)
+    if value < 0:
+        raise InvalidInput(f"{name}={value!r} must be >= 0")
+    return value
+
+
+def check_real_array(name: str, array: Any, xp: Any) -> Any:
+    """``array`` as a float64 array of namespace ``xp``, refusing non-real dtypes, NaN and inf.
+
+    Works for any array-API namespace (numpy, CuPy, array-api-strict); the data leave the
+    device only when a bad value has to be located for the message.
+    """
+    try:
+        values = xp.asarray(array)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{name} cannot be read as a numeric array ({exc})") from None
+    try:
+        real = xp.isdtype(values.dtype, "real floating") or xp.isdtype(values.dtype, "integral")
+    except (TypeError, ValueError):
+        real = False
+    if not real:
+        raise InvalidInput(f"{name} has dtype {values.dtype}; expected real numbers")
+    values = xp.astype(values, xp.float64)
+    if values.size and not bool(xp.all(xp.isfinite(values))):
+        from ltbounds.backend import to_numpy  # noqa: PLC0415  (only on the error path)
+
+        check_finite_array(name, to_numpy(values))
+    return values

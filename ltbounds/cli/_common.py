@@ -9,17 +9,27 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
 from rich.console import Console
+
+from ltbounds._io_util import atomic_path, write_text_atomic
+
+# atomic_path and write_text_atomic live in ltbounds._io_util (library code must not import
+# the CLI); they are re-exported here for the verbs.
+__all__ = [
+    "JsonOption",
+    "atomic_path",
+    "dumps",
+    "emit_json",
+    "stderr_console",
+    "stdout_console",
+    "write_text_atomic",
+]
 
 stdout_console = Console(highlight=False)
 stderr_console = Console(stderr=True, highlight=False)
@@ -54,28 +64,3 @@ def emit_json(document: Any) -> None:
     """Print ``document`` as the single JSON output of a verb."""
     sys.stdout.write(dumps(document) + "\n")
     sys.stdout.flush()
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
-
-    A crash or an exception leaves no partial file behind.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    temporary_path = Path(temporary)
-    try:
-        yield temporary_path
-        os.replace(temporary_path, target)
-    finally:
-        if temporary_path.exists():
-            temporary_path.unlink()
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` atomically."""
-    with atomic_path(path) as temporary:
-        temporary.write_text(text, encoding="utf-8")

@@ -1,0 +1,203 @@
+"""Convolutions (1-D and 2-D) with stride and zero padding, as PyTorch's ``nn.Conv1d/2d``.
+
+A convolution with kernel ``K`` of shape ``(out, in, *k)`` maps an input of shape
+``(in, *S)`` to ``(out, *O)`` with ``O = floor((S + 2p - k)/s) + 1``. The forward pass is an
+im2col gather with precomputed index arrays (:mod:`ltbounds.nets._gather`) followed by one
+matrix product, in the array namespace of the input. Widths count channels and the kernel size ``k_l`` is the number of kernel entries
+(LEMMAS.md section 5; Burkholz, ICML 2022; da Cunha et al., ICLR 2022).
+
+A numpy-only path through ``sliding_window_view`` and ``tensordot`` was measured 8× slower
+than gather + BLAS matmul (64×32×28×28 input, 3×3 kernel), so every backend takes this path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ltbounds.backend import is_numpy, namespace
+from ltbounds.errors import InvalidInput
+from ltbounds.nets._base import (
+    LinearLayer,
+    as_tuple,
+    as_weight_array,
+    center_radius,
+    format_shape,
+)
+from ltbounds.nets._gather import window_indices, window_output_shape
+
+#: Largest im2col buffer (bytes) one forward chunk may build; larger batches are split.
+IM2COL_BUDGET_BYTES = 64 * 2**20
+
+
+class _ConvNd(LinearLayer):
+    """Shared implementation of :class:`Conv1d` and :class:`Conv2d`."""
+
+    dims: ClassVar[int]
+    weight: np.ndarray
+    bias: np.ndarray | None
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+
+    def _setup(self) -> None:
+        name = type(self).__name__
+        object.__setattr__(
+            self, "weight", as_weight_array(f"{name} weight", self.weight, 2 + self.dims)
+        )
+        if self.bias is not None:
+            bias = as_weight_array(f"{name} bias", self.bias, 1)
+            if bias.shape[0] != self.weight.shape[0]:
+                raise InvalidInput(
+                    f"{name} bias has shape {format_shape(bias.shape)}; expected "
+                    f"({self.weight.shape[0]},) to match weight {format_shape(self.weight.shape)}"
+                )
+            object.__setattr__(self, "bias", bias)
+        object.__setattr__(
+            self, "stride", as_tuple(f"{name} stride", self.stride, self.dims, minimum=1)
+        )
+        object.__setattr__(
+            self, "padding", as_tuple(f"{name} padding", self.padding, self.dims, minimum=0)
+        )
+
+    @property
+    def kernel_shape(self) -> tuple[int, ...]:
+        """Spatial kernel shape, e.g. ``(3, 3)``."""
+        return tuple(int(k) for k in self.weight.shape[2:])
+
+    def describe(self) -> str:
+        text = f"{type(self).__name__} {self.in_channels}→{self.out_channels}, kernel " + "×".join(
+            map(str, self.kernel_shape)
+        )
+        if any(s != 1 for s in self.stride):
+            text += f", stride {_compact(self.stride)}"
+        if any(p != 0 for p in self.padding):
+            text += f", padding {_compact(self.padding)}"
+        return text + ("" if self.has_bias else ", no bias")
+
+    def output_shape(
+        self, input_shape: Sequence[int], *, index: int | None = None
+    ) -> tuple[int, ...]:
+        shape = tuple(int(s) for s in input_shape)
+        expected = f"(channels={self.in_channels}, " + ", ".join(["size"] * self.dims) + ")"
+        if len(shape) != 1 + self.dims or shape[0] != self.in_channels:
+            raise InvalidInput(
+                f"{self.where(index)}: input shape {format_shape(shape)} does not fit; expected {expected}"
+            )
+        out = window_output_shape(shape[1:], self.kernel_shape, self.stride, self.padding)
+        if any(size < 1 for size in out):
+            raise InvalidInput(
+                f"{self.where(index)}: input shape {format_shape(shape)} is smaller than the "
+                f"kernel {format_shape(self.kernel_shape)} with padding {format_shape(self.padding)}"
+            )
+        return (self.out_channels, *out)
+
+    # -- forward ---------------------------------------------------------------------------
+    def _apply(self, x: Any, matrix: Any, bias: Any | None) -> Any:
+        """Gather the windows (im2col), then one matrix product per batch chunk."""
+        xp = namespace(x)
+        batch, channels = int(x.shape[0]), int(x.shape[1])
+        spatial = tuple(int(s) for s in x.shape[2:])
+        out_spatial = window_output_shape(spatial, self.kernel_shape, self.stride, self.padding)
+        indices = window_indices(spatial, self.kernel_shape, self.stride, self.padding)
+        positions = math.prod(out_spatial)
+        take = indices if is_numpy(xp) else xp.asarray(indices)
+        per_sample = 8 * channels * self.kernel_size * positions
+        chunk = max(1, IM2COL_BUDGET_BYTES // max(per_sample, 1))
+        outputs = []
+        for start in range(0, batch, chunk):
+            stop = min(start + chunk, batch)
+            part = xp.reshape(x[start:stop, ...], (stop - start, channels, math.prod(spatial)))
+            if any(self.padding):
+                zeros = xp.zeros((stop - start, channels, 1), dtype=part.dtype)
+                part = xp.concat([part, zeros], axis=2)
+            cols = xp.take(part, take, axis=2)
+            cols = xp.reshape(cols, (stop - start, channels * self.kernel_size, positions))
+            out = xp.matmul(matrix, cols)
+            if bias is not None:
+                out = out + bias
+            outputs.append(out)
+        if not outputs:
+            out = xp.zeros((0, self.out_channels, positions), dtype=x.dtype)
+        else:
+            out = outputs[0] if len(outputs) == 1 else xp.concat(outputs, axis=0)
+        return xp.reshape(out, (batch, self.out_channels, *out_spatial))
+
+    def forward(self, x: Any) -> Any:
+        xp = namespace(x)
+        bias = self.on(xp, "bias") if self.bias is not None else None
+        return self._apply(x, self.on(xp, "matrix"), bias)
+
+    def interval(self, lower: Any, upper: Any) -> tuple[Any, Any]:
+        xp, center, radius = center_radius(lower, upper)
+        mid = self.forward(center)
+        spread = self._apply(radius, self.on(xp, "abs_matrix"), None)
+        return mid - spread, mid + spread
+
+    def to_config(self) -> dict[str, Any]:
+        return {
+            "type": self.kind,
+            "bias": self.has_bias,
+            "stride": list(self.stride),
+            "padding": list(self.padding),
+        }
+
+
+def _compact(values: tuple[int, ...]) -> str:
+    return str(values[0]) if len(set(values)) == 1 else "×".join(map(str, values))
+
+
+@dataclass(frozen=True, eq=False)
+class Conv1d(_ConvNd):
+    """A 1-D convolution: weight ``(out, in, k)``, input ``(in, length)``.
+
+    Parameters
+    ----------
+    weight : array of shape (out, in, k)
+    bias : array of shape (out,), optional
+    stride, padding : int or tuple of one int
+        Stride (>= 1) and symmetric zero padding (>= 0), as PyTorch.
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray | None = None
+    stride: Any = 1
+    padding: Any = 0
+    _cache: dict = field(init=False, repr=False, default_factory=dict)
+
+    kind: ClassVar[str] = "conv1d"
+    dims: ClassVar[int] = 1
+
+    def __post_init__(self) -> None:
+        self._setup()
+
+
+@dataclass(frozen=True, eq=False)
+class Conv2d(_ConvNd):
+    """A 2-D convolution: weight ``(out, in, kh, kw)``, input ``(in, height, width)``.
+
+    Parameters
+    ----------
+    weight : array of shape (out, in, kh, kw)
+    bias : array of shape (out,), optional
+    stride, padding : int or tuple of two ints
+        Stride (>= 1) and symmetric zero padding (>= 0) per spatial axis, as PyTorch.
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray | None = None
+    stride: Any = 1
+    padding: Any = 0
+    _cache: dict = field(init=False, repr=False, default_factory=dict)
+
+    kind: ClassVar[str] = "conv2d"
+    dims: ClassVar[int] = 2
+
+    def __post_init__(self) -> None:
+        self._setup()
+
+
+__all__ = ["IM2COL_BUDGET_BYTES", "Conv1d", "Conv2d"]
