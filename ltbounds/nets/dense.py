@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ltbounds.backend import namespace
+from ltbounds.backend import is_numpy, namespace
 from ltbounds.errors import InvalidInput
 from ltbounds.nets._base import LinearLayer, as_weight_array, center_radius, format_shape
 
@@ -65,7 +65,8 @@ class Dense(LinearLayer):
 
     def forward(self, x: Any) -> Any:
         xp = namespace(x)
-        out = xp.matmul(x, self.on(xp, "matrix_t"))
+        sparse = self.sparse_matrix() if is_numpy(xp) else None
+        out = xp.matmul(x, self.on(xp, "matrix_t")) if sparse is None else (sparse @ x.T).T
         if self.bias is not None:
             out = out + self.on(xp, "bias")
         return out
