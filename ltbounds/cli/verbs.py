@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ltbounds.cli import construct, demo
+from ltbounds.cli import construct, demo, prove
 
-MODULES: list = [demo, construct]
+MODULES: list = [demo, construct, prove]
