@@ -159,6 +159,20 @@ def test_sparsest_on_random_instances_agrees_with_brute_force() -> None:
     assert not within.all() and within.any()  # both branches exercised
 
 
+def test_sparsest_with_a_tight_tolerance_agrees_with_brute_force() -> None:
+    """Few rows meet the tolerance: the rows are screened by the closest search first."""
+    rng = np.random.default_rng(13)
+    targets = rng.uniform(-1, 1, 300)
+    candidates = rng.uniform(-1, 1, (300, 10))
+    error, size, code, within = brute_sparsest(targets, candidates, 0.002)
+    assert 0.1 < within.mean() < 0.9
+    result = solve_sparsest(targets, candidates, 0.002)
+    np.testing.assert_array_equal(result.within, within)
+    np.testing.assert_array_equal(result.size, size)
+    np.testing.assert_array_equal(result.error, error)
+    np.testing.assert_array_equal(mask_codes(result.mask), code)
+
+
 def test_sparsest_is_no_larger_and_closest_no_worse() -> None:
     rng = np.random.default_rng(9)
     targets = rng.uniform(-1, 1, 500)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 from typing import Any
 
 import mpmath
@@ -209,21 +210,25 @@ def _regularized_beta(a: Any, b: Any, x: Any) -> Any:
     return 1 - mpmath.exp(log_front) * _beta_continued_fraction(b, a, 1 - x) / b
 
 
-def _beta_quantile(probability: float, a: int, b: int) -> float:
-    """The smallest float64 ``x`` with ``I_x(a, b) >= probability``: the Beta(a, b) quantile.
+def _beta_quantile(probability: float, a: int, b: int) -> tuple[float, float]:
+    """Adjacent floats ``low < high`` with ``I_low(a, b) < probability <= I_high(a, b)``.
 
-    Safeguarded Newton iteration on the regularized incomplete beta function (mpmath, 40
-    digits), keeping a bracket ``I(low) < probability <= I(high)`` and bisecting whenever a
-    Newton step leaves it, until ``low`` and ``high`` are adjacent floats.
+    The Beta(a, b) quantile lies in ``(low, high]``. Newton's method on the regularized
+    incomplete beta function (mpmath, 40 digits) from a normal approximation, safeguarded by
+    the bracket (a step that leaves it bisects it); once a step is within a few ulps, the next
+    guess is placed just across the root so that both ends of the bracket close in.
     """
     with mpmath.workdps(40):
         target = mpmath.mpf(probability)
         a_mp, b_mp = mpmath.mpf(a), mpmath.mpf(b)
         log_beta = mpmath.loggamma(a_mp) + mpmath.loggamma(b_mp) - mpmath.loggamma(a_mp + b_mp)
+        spread = math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+        guess = a / (a + b) + NormalDist().inv_cdf(probability) * spread
         low, high = 0.0, 1.0
-        guess = a / (a + b)
+        newton_steps = 64  # then plain bisection, which always ends
         while np.nextafter(low, 1.0) < high:
-            if not low < guess < high:
+            newton_steps -= 1
+            if newton_steps < 0 or not low < guess < high:
                 guess = 0.5 * (low + high)
             x = mpmath.mpf(guess)
             gap = _regularized_beta(a_mp, b_mp, x) - target
@@ -234,11 +239,15 @@ def _beta_quantile(probability: float, a: int, b: int) -> float:
             density = mpmath.exp(
                 (a_mp - 1) * mpmath.log(x) + (b_mp - 1) * mpmath.log1p(-x) - log_beta
             )
-            step = float(gap / density) if density > 0 else math.inf
-            guess = guess - step if math.isfinite(step) else math.nan
-            if not low < guess < high:
-                guess = 0.5 * (low + high)
-        return high
+            step = float(gap / density) if density > 0 else math.nan
+            if not math.isfinite(step):
+                guess = math.nan
+                continue
+            ulp = float(np.nextafter(guess, 1.0)) - guess
+            guess -= step
+            if abs(step) <= 2 * ulp:
+                guess += 4 * ulp if gap < 0 else -4 * ulp
+        return low, high
 
 
 def clopper_pearson(failures: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -246,9 +255,10 @@ def clopper_pearson(failures: int, trials: int, confidence: float = 0.95) -> tup
 
     ``[B(α/2; k, N-k+1), B(1-α/2; k+1, N-k)]`` with ``B(p; a, b)`` the Beta quantile and
     ``α = 1 - confidence`` (lower end 0 when ``k = 0``, upper end 1 when ``k = N``). The
-    quantiles are found by a safeguarded Newton iteration on the regularized incomplete beta
-    function evaluated with mpmath at 40 digits, to float64 (the upper end rounded up, the
-    lower end down, so the interval never shrinks by rounding).
+    quantiles come from a safeguarded Newton iteration on the regularized incomplete beta
+    function evaluated with mpmath at 40 digits; the lower end is the largest float64 below
+    its quantile and the upper end the smallest at or above its quantile, so rounding never
+    shrinks the interval.
 
     Parameters
     ----------
@@ -262,14 +272,8 @@ def clopper_pearson(failures: int, trials: int, confidence: float = 0.95) -> tup
     trials = check_int("trials", trials, minimum=1)
     failures = check_int("failures", failures, minimum=0, maximum=trials)
     alpha = 1.0 - check_open_unit("confidence", confidence)
-    if failures == 0:
-        low = 0.0
-    else:
-        low = float(np.nextafter(_beta_quantile(alpha / 2, failures, trials - failures + 1), 0.0))
-    if failures == trials:
-        high = 1.0
-    else:
-        high = _beta_quantile(1 - alpha / 2, failures + 1, trials - failures)
+    low = 0.0 if failures == 0 else _beta_quantile(alpha / 2, failures, trials - failures + 1)[0]
+    high = 1.0 if failures == trials else _beta_quantile(1 - alpha / 2, failures + 1, trials - failures)[1]
     return max(low, 0.0), min(high, 1.0)
 
 

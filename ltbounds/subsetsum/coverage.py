@@ -27,14 +27,15 @@ from typing import Any
 
 import numpy as np
 
+from ltbounds.backend import get_backend
 from ltbounds.errors import InvalidInput
 from ltbounds.subsetsum.solver import DEFAULT_MEMORY_BUDGET, MAX_CANDIDATES
 from ltbounds.validation import (
-    check_finite_array,
     check_int,
     check_interval,
     check_memory,
     check_positive,
+    check_real_array,
 )
 
 _PREFIX_RANGE = (8, 20)
@@ -84,17 +85,14 @@ def _domain(domain: Any) -> tuple[float, float]:
 
 
 def _candidates(candidates: Any, *, batched: bool) -> np.ndarray:
-    values = np.asarray(candidates)
-    if not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
-        raise InvalidInput(f"candidates has dtype {values.dtype}; expected real numbers")
+    values = check_real_array("candidates", candidates, get_backend("numpy"))
     if values.ndim not in ((1, 2) if batched else (1,)):
         expected = "(n,) or (T, n)" if batched else "(n,)"
         raise InvalidInput(f"candidates has shape {values.shape}; expected {expected}")
     n = values.shape[-1]
     if not 1 <= n <= MAX_CANDIDATES:
         raise InvalidInput(f"candidates has n={n} values; expected 1 <= n <= {MAX_CANDIDATES}")
-    check_finite_array("candidates", values)
-    return np.ascontiguousarray(values, dtype=np.float64)
+    return np.ascontiguousarray(values)
 
 
 def coverage(

@@ -101,6 +101,28 @@ def _sorted_sums_tagged(x, start, count, preferred_first, vals, codes, tmp_vals,
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _take_low(vals, shifted, out, i, j, position):
+    """One step of a merge from the low end: write the smaller head, advance its list."""
+    first = vals[i]
+    second = shifted[j]
+    take = first < second
+    out[position] = first if take else second
+    step = uint64(take)
+    return i + step, j + (uint64(1) - step)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _take_high(vals, shifted, out, p, q, position):
+    """One step of a merge from the high end: write the larger tail, retreat its list."""
+    first = vals[p]
+    second = shifted[q]
+    take = first > second
+    out[position] = first if take else second
+    step = uint64(take)
+    return p - step, q - (uint64(1) - step)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _merge_level(vals, tmp, shifted, m, shift):
     """``tmp[:2m]`` = sorted merge of ``vals[:m]`` and ``vals[:m] + shift``, from both ends.
 
@@ -110,27 +132,13 @@ def _merge_level(vals, tmp, shifted, m, shift):
     one = uint64(1)
     for r in range(m):
         shifted[r] = vals[r] + shift
-    i = uint64(0)
-    j = uint64(0)
-    p = m - one
-    q = m - one
+    i = j = uint64(0)
+    p = q = m - one
     last = uint64(2) * m - one
     for out in range(m):
         o = uint64(out)
-        low_first = vals[i]
-        low_second = shifted[j]
-        take = low_first < low_second
-        tmp[o] = low_first if take else low_second
-        step = uint64(take)
-        i += step
-        j += one - step
-        high_first = vals[p]
-        high_second = shifted[q]
-        take_high = high_first > high_second
-        tmp[last - o] = high_first if take_high else high_second
-        step_high = uint64(take_high)
-        p -= step_high
-        q -= one - step_high
+        i, j = _take_low(vals, shifted, tmp, i, j, o)
+        p, q = _take_high(vals, shifted, tmp, p, q, last - o)
 
 
 @njit(cache=True, nogil=True)
@@ -155,12 +163,8 @@ def _sorted_value_pair(x, count_a, start_b, count_b, bufs_a, bufs_b):
     (``count_b <= count_a``), their equal-sized levels merged in the same loop so that four
     comparison chains overlap. ``bufs_*`` are (3, width) scratch arrays."""
     one = uint64(1)
-    va = bufs_a[0]
-    ta = bufs_a[1]
-    sa = bufs_a[2]
-    vb = bufs_b[0]
-    tb = bufs_b[1]
-    sb = bufs_b[2]
+    va, ta, sa = bufs_a[0], bufs_a[1], bufs_a[2]
+    vb, tb, sb = bufs_b[0], bufs_b[1], bufs_b[2]
     va[0] = 0.0
     vb[0] = 0.0
     m = uint64(1)
@@ -173,45 +177,15 @@ def _sorted_value_pair(x, count_a, start_b, count_b, bufs_a, bufs_b):
             for r in range(m):
                 sa[r] = va[r] + shift_a
                 sb[r] = vb[r] + shift_b
-            i = uint64(0)
-            j = uint64(0)
-            p = m - one
-            q = m - one
-            i2 = uint64(0)
-            j2 = uint64(0)
-            p2 = m - one
-            q2 = m - one
+            i = j = i2 = j2 = uint64(0)
+            p = q = p2 = q2 = m - one
             last = uint64(2) * m - one
             for out in range(m):
                 o = uint64(out)
-                first = va[i]
-                second = sa[j]
-                take = first < second
-                ta[o] = first if take else second
-                step = uint64(take)
-                i += step
-                j += one - step
-                first = va[p]
-                second = sa[q]
-                take = first > second
-                ta[last - o] = first if take else second
-                step = uint64(take)
-                p -= step
-                q -= one - step
-                first = vb[i2]
-                second = sb[j2]
-                take = first < second
-                tb[o] = first if take else second
-                step = uint64(take)
-                i2 += step
-                j2 += one - step
-                first = vb[p2]
-                second = sb[q2]
-                take = first > second
-                tb[last - o] = first if take else second
-                step = uint64(take)
-                p2 -= step
-                q2 -= one - step
+                i, j = _take_low(va, sa, ta, i, j, o)
+                p, q = _take_high(va, sa, ta, p, q, last - o)
+                i2, j2 = _take_low(vb, sb, tb, i2, j2, o)
+                p2, q2 = _take_high(vb, sb, tb, p2, q2, last - o)
             vb, tb = tb, vb
         m *= uint64(2)
         va, ta = ta, va

@@ -303,7 +303,8 @@ def _solve_compiled(problem: _Problem, *, sparsest: bool, tolerance: float) -> A
     threads = numba.get_num_threads()
     width = 2 ** _halves(n)[0]
     by_size = sparsest or problem.max_size < n
-    scratch = (14 if by_size else 16) * 8 * width * threads
+    screened = sparsest and problem.max_size >= n
+    scratch = (14 if by_size and not screened else 16) * 8 * width * threads
     check_memory(
         f"subset sum over {rows} instances of n={n}", scratch + rows * (n + 40), problem.budget
     )
@@ -312,25 +313,96 @@ def _solve_compiled(problem: _Problem, *, sparsest: bool, tolerance: float) -> A
     error = np.zeros(rows, dtype=np.float64)
     size = np.zeros(rows, dtype=np.int64)
     within = np.zeros(rows, dtype=np.bool_)
-    if rows:
-        blocks = min(rows, 4 * threads)
-        if by_size:
-            enumerated = _enumerated_sizes(n, problem.max_size)
-            h_left, h_right = _halves(n)
-            left_codes, left_offsets = _class_codes(h_left, enumerated - 1)
-            right_codes, right_offsets = _class_codes(h_right, enumerated - 1)
-            kernels.solve_by_size(
-                problem.targets, problem.candidates, problem.max_size, tolerance, sparsest,
-                enumerated, left_codes, left_offsets, right_codes, right_offsets,
-                blocks, mask, value, error, size, within,
-            )
+    if rows and by_size:
+        outputs = (mask, value, error, size, within)
+        if screened:
+            _sparsest_screened(kernels, problem, tolerance, threads, outputs)
         else:
-            kernels.solve_closest(
-                problem.targets, problem.candidates, blocks, mask, value, error, size
-            )
+            _by_size(kernels, problem, slice(0, rows), tolerance, sparsest, threads, outputs)
+    elif rows:
+        kernels.solve_closest(
+            problem.targets, problem.candidates, _blocks(rows, threads), mask, value, error, size
+        )
     if sparsest:
         return SparsestResult(mask, value, error, size, tolerance=tolerance, within=within)
     return SubsetSumResult(mask, value, error, size)
+
+
+_SCREEN_PROBE = 64
+"""Rows of a sparsest search solved by size first, to estimate how many meet the tolerance."""
+
+_SCREEN_WITHIN = 0.9
+"""Screen the other rows by the closest search when at most this share of the probe met it."""
+
+
+def _blocks(rows: int, threads: int) -> int:
+    """Work items of a parallel kernel: a few per thread, so that uneven rows even out."""
+    return min(rows, 4 * threads)
+
+
+def _by_size(
+    kernels: Any,
+    problem: _Problem,
+    rows: slice | np.ndarray,
+    tolerance: float,
+    sparsest: bool,
+    threads: int,
+    outputs: tuple[np.ndarray, ...],
+) -> None:
+    """Run the by-size kernel on ``rows`` of ``problem`` and write them into ``outputs``.
+
+    A slice of rows is solved in place (views of the outputs); an index array through copies.
+    """
+    targets = problem.targets[rows]
+    count = int(targets.shape[0])
+    if count == 0:
+        return
+    n = problem.n
+    enumerated = _enumerated_sizes(n, problem.max_size)
+    h_left, h_right = _halves(n)
+    left_codes, left_offsets = _class_codes(h_left, enumerated - 1)
+    right_codes, right_offsets = _class_codes(h_right, enumerated - 1)
+    in_place = isinstance(rows, slice)
+    parts = tuple(out[rows] if in_place else np.empty((count, *out.shape[1:]), out.dtype) for out in outputs)
+    kernels.solve_by_size(
+        targets, problem.candidates[rows], problem.max_size, tolerance, sparsest,
+        enumerated, left_codes, left_offsets, right_codes, right_offsets,
+        _blocks(count, threads), *parts,
+    )
+    if not in_place:
+        for out, part in zip(outputs, parts, strict=True):
+            out[rows] = part
+
+
+def _sparsest_screened(
+    kernels: Any, problem: _Problem, tolerance: float, threads: int, outputs: tuple[np.ndarray, ...]
+) -> None:
+    """Sparsest subsets, screening out rows that cannot meet ``tolerance`` (no size limit).
+
+    Where no subset is within the tolerance, the sparsest search returns the closest subset
+    under the same order (error, then size, then mask), which the closest kernel finds many
+    times faster (about 20× at n = 24) than a search through every cardinality class. So
+    when few rows meet the tolerance (tight tolerances, as in the constructions), the closest
+    kernel runs on the rows first and only rows whose closest error is within the tolerance
+    are searched by size; the result is the same. The first :data:`_SCREEN_PROBE` rows are
+    solved by size directly and decide whether screening pays.
+    """
+    mask, value, error, size, within = outputs
+    probe = min(problem.rows, _SCREEN_PROBE)
+    _by_size(kernels, problem, slice(0, probe), tolerance, True, threads, outputs)
+    rest = slice(probe, problem.rows)
+    if probe == problem.rows:
+        return
+    if np.mean(within[:probe]) > _SCREEN_WITHIN:
+        _by_size(kernels, problem, rest, tolerance, True, threads, outputs)
+        return
+    kernels.solve_closest(
+        problem.targets[rest], problem.candidates[rest], _blocks(problem.rows - probe, threads),
+        mask[rest], value[rest], error[rest], size[rest],
+    )
+    within[rest] = False
+    hits = probe + np.flatnonzero(error[rest] <= tolerance)
+    _by_size(kernels, problem, hits, tolerance, True, threads, outputs)
 
 
 # --------------------------------------------------------------------------- array path

@@ -1,0 +1,253 @@
+"""``ltbounds coverage``: how often do n random weights fail to ε-cover [-1, 1]?
+
+Runs :func:`ltbounds.subsetsum.concentration_grid` over a grid of sizes and tolerances and
+fits Lueker's constant with :func:`ltbounds.subsetsum.fit_constant` (LEMMAS.md 1.1-1.3).
+
+``--json`` prints one object: ``rows`` (one per ``(n, eps)``, keys ``n``, ``eps``,
+``trials``, ``failures``, ``delta``, ``ci_low``, ``ci_high``, ``confidence``,
+``distribution``, ``seed``, ``domain``, ``C``) and the fit: ``C``, ``C_low``, ``C_high``,
+``C_confidence``, ``C_cell`` (the ``n`` and ``eps`` attaining it) and ``C_definition``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ltbounds.cli._common import (
+    JsonOption,
+    atomic_path,
+    emit_json,
+    stderr_console,
+    stdout_console,
+)
+from ltbounds.errors import InvalidInput
+from ltbounds.validation import check_choice, check_int, check_open_unit, check_positive
+
+DEFINITION = "max over cells of n / log(1 / min(eps, delta_hat))"
+CSV_COLUMNS = (
+    "n", "eps", "trials", "failures", "delta", "ci_low", "ci_high", "confidence",
+    "distribution", "seed", "C",
+)
+_PLOT_FORMATS = ("png", "pdf", "svg")
+
+
+def parse_sizes(text: str) -> list[int]:
+    """``"8:24"`` (inclusive range), ``"8,12,16"`` or ``"15"`` → sorted distinct sizes."""
+    sizes: set[int] = set()
+    for part in text.split(","):
+        piece = part.strip()
+        try:
+            if ":" in piece:
+                first, last = (int(bound) for bound in piece.split(":"))
+                if first > last:
+                    raise ValueError
+                sizes.update(range(first, last + 1))
+            else:
+                sizes.add(int(piece))
+        except ValueError:
+            raise InvalidInput(
+                f"--n {text!r} is not a size list; expected e.g. 8:24, 8,12,16 or 15"
+            ) from None
+    for size in sizes:
+        check_int("--n", size, minimum=1, maximum=40)
+    return sorted(sizes)
+
+
+def parse_tolerances(text: str) -> list[float]:
+    """``"0.01,0.001"`` → tolerances, each in (0, 1), in the order given without repeats."""
+    values: list[float] = []
+    for part in text.split(","):
+        try:
+            value = float(part.strip())
+        except ValueError:
+            raise InvalidInput(f"--eps {text!r}: {part.strip()!r} is not a number") from None
+        check_positive("--eps", value)
+        if not value < 1:
+            raise InvalidInput(f"--eps={value!r} must be < 1")
+        if value not in values:
+            values.append(value)
+    return values
+
+
+def _rows(results: list[Any]) -> list[dict[str, Any]]:
+    from ltbounds.subsetsum.concentration import cell_constant  # noqa: PLC0415
+
+    rows = []
+    for result in results:
+        row = result.to_dict()
+        row["C"] = cell_constant(result.n, result.eps, result.delta)
+        rows.append(row)
+    return rows
+
+
+def _table(rows: list[dict[str, Any]], fit: Any) -> Table:
+    confidence = f"{rows[0]['confidence']:.0%}"
+    table = Table(
+        title=(
+            f"P(coverage of [{rows[0]['domain'][0]:g}, {rows[0]['domain'][1]:g}] fails), "
+            f"{rows[0]['distribution']} candidates, seed {rows[0]['seed']}"
+        ),
+        caption=(
+            f"fitted C = {fit.C:.3f}, {fit.confidence:.0%} joint interval "
+            f"[{fit.C_low:.3f}, {fit.C_high:.3f}] at n={fit.n}, eps={fit.eps:g}; "
+            f"C = {DEFINITION}"
+        ),
+    )
+    for header in ("n", "eps", "trials", "failures", "delta", f"{confidence} CI", "C (cell)"):
+        table.add_column(header, justify="right")
+    for row in rows:
+        table.add_row(
+            str(row["n"]), f"{row['eps']:g}", str(row["trials"]), str(row["failures"]),
+            f"{row['delta']:.4g}", f"[{row['ci_low']:.3g}, {row['ci_high']:.3g}]",
+            f"{row['C']:.3f}",
+        )
+    return table
+
+
+def _csv_text(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: row[key] for key in CSV_COLUMNS})
+    return buffer.getvalue()
+
+
+def _plot_format(path: Path) -> str:
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in _PLOT_FORMATS:
+        raise InvalidInput(
+            f"--plot {str(path)!r} must end in one of {', '.join('.' + s for s in _PLOT_FORMATS)}"
+        )
+    try:
+        import matplotlib  # noqa: F401, PLC0415
+    except ImportError:
+        raise InvalidInput("--plot needs matplotlib (pip install 'ltbounds[plot]')") from None
+    return suffix
+
+
+def write_plot(rows: list[dict[str, Any]], fit: Any, path: Path, file_format: str) -> None:
+    """δ̂ against n on a log scale, one line per ε, with the Clopper-Pearson band.
+
+    Cells without failures are drawn as downward triangles at their upper bound.
+    """
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure  # noqa: PLC0415
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
+
+    figure = Figure(figsize=(6.4, 4.2), layout="constrained")
+    axes = figure.subplots()
+    floor = min(row["ci_high"] for row in rows) / 10
+    for eps in dict.fromkeys(row["eps"] for row in rows):
+        cells = [row for row in rows if row["eps"] == eps]
+        ns = [row["n"] for row in cells]
+        line = axes.plot(
+            [row["n"] for row in cells if row["failures"]],
+            [row["delta"] for row in cells if row["failures"]],
+            marker="o", label=f"ε = {eps:g}",
+        )[0]
+        axes.fill_between(
+            ns, [max(row["ci_low"], floor) for row in cells], [row["ci_high"] for row in cells],
+            color=line.get_color(), alpha=0.2, linewidth=0,
+        )
+        unseen = [row for row in cells if not row["failures"]]
+        if unseen:
+            axes.plot(
+                [row["n"] for row in unseen], [row["ci_high"] for row in unseen],
+                linestyle="none", marker="v", color=line.get_color(),
+            )
+    axes.set_yscale("log")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("n (random candidates)")
+    axes.set_ylabel("δ = P(some z in [-1, 1] not ε-approximable)")
+    axes.set_title(
+        f"{rows[0]['trials']} trials per point, {rows[0]['distribution']}, "
+        f"{rows[0]['confidence']:.0%} Clopper-Pearson bands; fitted C = {fit.C:.2f}",
+        fontsize=9,
+    )
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    figure.savefig(path, format=file_format, dpi=120)
+
+
+def coverage_command(
+    n: Annotated[
+        str, typer.Option("--n", help="Sizes: 8:24 (inclusive), 8,12,16 or 15 (each <= 40).")
+    ] = "8:24",
+    eps: Annotated[str, typer.Option("--eps", help="Tolerances, comma separated.")] = "0.01",
+    trials: Annotated[int, typer.Option("--trials", help="Candidate sets per (n, eps).")] = 10000,
+    distribution: Annotated[
+        str, typer.Option("--distribution", help="uniform: U[-1,1]; product: U[-1,1]·U[-1,1].")
+    ] = "uniform",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the candidates.")] = 0,
+    confidence: Annotated[
+        float, typer.Option("--confidence", help="Level of the Clopper-Pearson intervals.")
+    ] = 0.95,
+    csv_path: Annotated[
+        Path | None, typer.Option("--csv", help="Also write the rows as CSV.", dir_okay=False)
+    ] = None,
+    plot_path: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Also plot δ against n (.png/.pdf/.svg; needs matplotlib).",
+                     dir_okay=False),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Estimate how often n random weights fail to ε-cover [-1, 1], and fit Lueker's C."""
+    sizes = parse_sizes(n)
+    tolerances = parse_tolerances(eps)
+    trials = check_int("--trials", trials, minimum=1)
+    seed = check_int("--seed", seed, minimum=0)
+    check_choice("--distribution", distribution, ("uniform", "product"))
+    check_open_unit("--confidence", confidence)
+    plot_format = _plot_format(plot_path) if plot_path is not None else None
+
+    from ltbounds.subsetsum.concentration import concentration_grid, fit_constant  # noqa: PLC0415
+
+    with Progress(
+        TextColumn("coverage"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=stderr_console, transient=True, disable=not stderr_console.is_terminal,
+    ) as progress:
+        task = progress.add_task("coverage", total=len(sizes) * trials)
+        results = concentration_grid(
+            sizes, tolerances, trials, distribution=distribution, seed=seed,
+            confidence=confidence, progress=lambda done: progress.advance(task, done),
+        )
+    fit = fit_constant(results, confidence=confidence)
+    rows = _rows(results)
+
+    with ExitStack() as stack:
+        if csv_path is not None:
+            stack.enter_context(atomic_path(csv_path)).write_text(_csv_text(rows), encoding="utf-8")
+        if plot_path is not None:
+            write_plot(rows, fit, stack.enter_context(atomic_path(plot_path)), plot_format)
+
+    if json_output:
+        emit_json(
+            {
+                "rows": rows,
+                "C": fit.C,
+                "C_low": fit.C_low,
+                "C_high": fit.C_high,
+                "C_confidence": fit.confidence,
+                "C_cell": {"n": fit.n, "eps": fit.eps},
+                "C_definition": DEFINITION,
+            }
+        )
+        return
+    stdout_console.print(_table(rows, fit))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``coverage`` verb to ``app``."""
+    app.command("coverage")(coverage_command)

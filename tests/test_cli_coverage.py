@@ -1,0 +1,111 @@
+"""``ltbounds coverage`` as a user meets it: table, JSON, files, one-line refusals."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ltbounds.cli import app, main
+from ltbounds.cli import coverage as coverage_cli
+from ltbounds.errors import InvalidInput
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["coverage", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_json_has_rows_and_a_fitted_constant(capsys) -> None:
+    code, out, _ = run(capsys, "--n", "8:10", "--eps", "0.05,0.02", "--trials", "400", "--json")
+    assert code == 0
+    document = json.loads(out)
+    rows = document["rows"]
+    assert [(row["n"], row["eps"]) for row in rows] == [
+        (n, eps) for n in (8, 9, 10) for eps in (0.05, 0.02)
+    ]
+    for row in rows:
+        assert {"n", "eps", "trials", "failures", "delta", "ci_low", "ci_high"} <= set(row)
+        assert row["trials"] == 400 and row["delta"] == row["failures"] / 400
+        assert row["ci_low"] <= row["delta"] <= row["ci_high"]
+    assert document["C_low"] <= document["C"] <= document["C_high"]
+    assert document["C_cell"]["n"] in (8, 9, 10) and document["C_confidence"] == 0.95
+    assert "log(1 / min(eps, delta_hat))" in document["C_definition"]
+    # the same seed reproduces the run
+    assert run(capsys, "--n", "8:10", "--eps", "0.05,0.02", "--trials", "400", "--json")[1] == out
+
+
+def test_table_csv_and_plot(capsys, tmp_path) -> None:
+    csv_path, plot_path = tmp_path / "out" / "delta.csv", tmp_path / "delta.png"
+    arguments = ["--n", "9,11", "--eps", "0.05", "--trials", "300", "--seed", "4", "--csv", str(csv_path)]
+    has_matplotlib = True
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        has_matplotlib = False
+    if has_matplotlib:
+        arguments += ["--plot", str(plot_path)]
+    code, out, _ = run(capsys, *arguments)
+    assert code == 0
+    assert "fitted C" in out and "failures" in out
+    with csv_path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["n"] for row in rows] == ["9", "11"] and rows[0]["seed"] == "4"
+    if has_matplotlib:
+        assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.rglob("*.tmp")) == []
+
+
+def test_a_failed_run_leaves_no_partial_file(capsys, tmp_path, monkeypatch) -> None:
+    pytest.importorskip("matplotlib")
+
+    def broken_plot(*args, **kwargs):
+        raise RuntimeError("plotting failed")
+
+    monkeypatch.setattr(coverage_cli, "write_plot", broken_plot)
+    csv_path, plot_path = tmp_path / "delta.csv", tmp_path / "delta.png"
+    with pytest.raises(RuntimeError, match="plotting failed"):
+        main(["coverage", "--n", "8", "--trials", "50", "--csv", str(csv_path), "--plot", str(plot_path)])
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--n", "8:x"], "--n '8:x' is not a size list"),
+        (["--n", "12:8"], "--n '12:8' is not a size list"),
+        (["--n", "0:3"], "--n=0 must be >= 1"),
+        (["--n", "41"], "--n=41 must be <= 40"),
+        (["--eps", "0.01,abc"], "--eps '0.01,abc': 'abc' is not a number"),
+        (["--eps", "-0.1"], "--eps=-0.1 must be > 0"),
+        (["--eps", "2"], "--eps=2.0 must be < 1"),
+        (["--trials", "0"], "--trials=0 must be >= 1"),
+        (["--distribution", "normal"], "--distribution='normal' must be one of"),
+        (["--plot", "delta.jpg"], "--plot 'delta.jpg' must end in one of .png, .pdf, .svg"),
+    ],
+)
+def test_bad_values_are_one_line_errors(capsys, arguments, message) -> None:
+    code, out, err = run(capsys, *arguments)
+    assert code == 1 and out == ""
+    assert err.startswith("error: ") and message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_parsers() -> None:
+    assert coverage_cli.parse_sizes("8:10,15, 9") == [8, 9, 10, 15]
+    assert coverage_cli.parse_tolerances("0.01, 0.001,0.01") == [0.01, 0.001]
+    with pytest.raises(InvalidInput):
+        coverage_cli.parse_sizes("")
+
+
+def test_registered_with_a_purpose() -> None:
+    assert "coverage" in {command.name for command in app.registered_commands}
+    completed = subprocess.run(
+        [sys.executable, "-m", "ltbounds", "coverage", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0
+    assert "--trials" in completed.stdout and "--json" in completed.stdout
