@@ -18,6 +18,7 @@ from ltbounds.nets.conv import Conv1d, Conv2d
 from ltbounds.nets.dense import Dense
 from ltbounds.nets.flatten import Flatten
 from ltbounds.nets.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from ltbounds.nets.residual import ResidualBlock
 from ltbounds.nets.source import SourceNet
 from ltbounds.nets.target import TargetNet
 
@@ -128,6 +129,84 @@ def conv_target_nets(
     return TargetNet(layers, input_shape, activation, input_domain)
 
 
+@st.composite
+def residual_target_nets(
+    draw: Any,
+    *,
+    kind: str | None = None,
+    max_blocks: int = 2,
+    max_branch_depth: int = 2,
+    max_channels: int = 3,
+    max_size: int = 5,
+    activations: Sequence[str] | None = None,
+    bias: bool | None = None,
+    projection: bool | None = None,
+    weight_bound: float = 1.0,
+    input_domain: tuple[float, float] = (-1.0, 1.0),
+) -> TargetNet:
+    """Small residual targets (Burkholz, ICML 2022): an optional linear stem, 1..``max_blocks``
+    residual blocks, then a dense output layer (after flatten for convolutional targets).
+
+    ``kind`` is ``"dense"``, ``"conv1d"`` or ``"conv2d"`` (drawn when None). Each block has
+    1..``max_branch_depth`` branch layers; a convolutional branch opens with stride 1 or 2 and
+    uses odd kernels with padding ``k // 2``. The skip is a projection (a dense layer, or a 1×1
+    convolution with the branch's stride) whenever the shapes change, and otherwise the
+    identity or a projection as ``projection`` says (drawn when None). ``activation_out`` is
+    drawn per block. Shrinks towards a dense target of width 1 with one block of one branch
+    layer, identity skip, φ after the sum, no stem, zero weights, no bias and ``relu``.
+    """
+    names = list(activations) if activations is not None else sorted(ACTIVATIONS, key=_relu_first)
+    activation = draw(st.sampled_from(names))
+    kind = draw(st.sampled_from(["dense", "conv2d", "conv1d"])) if kind is None else kind
+    if kind not in ("dense", "conv1d", "conv2d"):
+        raise ValueError(f"kind={kind!r} must be 'dense', 'conv1d' or 'conv2d'")
+    dims = {"dense": 0, "conv1d": 1, "conv2d": 2}[kind]
+    conv_cls = Conv2d if dims == 2 else Conv1d
+    channels = draw(st.integers(1, max_channels))
+    spatial = tuple(draw(st.integers(1, max_size)) for _ in range(dims))
+    input_shape = (channels, *spatial)
+
+    def linear(cin: int, cout: int, kernel: int = 1, stride: int = 1, padding: int = 0) -> Any:
+        use_bias = _bias(draw, cout, bias, weight_bound)
+        if dims == 0:
+            return Dense(_weights(draw, (cout, cin), weight_bound), use_bias)
+        weight = _weights(draw, (cout, cin, *([kernel] * dims)), weight_bound)
+        return conv_cls(weight, use_bias, stride=stride, padding=padding)
+
+    layers: list[Any] = []
+    if draw(st.booleans()):
+        out = draw(st.integers(1, max_channels))
+        kernel = 1 if dims == 0 else draw(st.sampled_from([1, 3]))
+        layers.append(linear(channels, out, kernel, 1, kernel // 2))
+        channels = out
+    for _ in range(draw(st.integers(1, max_blocks))):
+        depth = draw(st.integers(1, max_branch_depth))
+        stride = 1 if dims == 0 else draw(st.integers(1, 2))
+        branch = []
+        cin = channels
+        for position in range(depth):
+            cout = draw(st.integers(1, max_channels))
+            kernel = 1 if dims == 0 else draw(st.sampled_from([1, 3]))
+            branch.append(linear(cin, cout, kernel, stride if position == 0 else 1, kernel // 2))
+            cin = cout
+        spatial = tuple(-(-size // stride) for size in spatial)
+        must_project = cin != channels or stride != 1
+        use_projection = must_project or (
+            draw(st.booleans()) if projection is None else projection
+        )
+        skip = linear(channels, cin, 1, stride, 0) if use_projection else None
+        layers.append(ResidualBlock(tuple(branch), skip, draw(st.booleans().map(lambda b: not b))))
+        channels = cin
+    if dims:
+        layers.append(Flatten())
+    features = channels * int(np.prod(spatial)) if dims else channels
+    outputs = draw(st.integers(1, max_channels))
+    layers.append(
+        Dense(_weights(draw, (outputs, features), weight_bound), _bias(draw, outputs, bias, weight_bound))
+    )
+    return TargetNet(layers, input_shape if dims else (input_shape[0],), activation, input_domain)
+
+
 def target_nets(**kwargs: Any) -> st.SearchStrategy[TargetNet]:
     """Dense or convolutional small targets (see :func:`dense_target_nets` and
     :func:`conv_target_nets`; keyword arguments common to both are passed on).
@@ -167,4 +246,10 @@ def _relu_first(name: str) -> tuple[int, str]:
     return (0 if name == "relu" else 1, name)
 
 
-__all__ = ["conv_target_nets", "dense_target_nets", "source_nets", "target_nets"]
+__all__ = [
+    "conv_target_nets",
+    "dense_target_nets",
+    "residual_target_nets",
+    "source_nets",
+    "target_nets",
+]

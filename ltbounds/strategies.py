@@ -21,13 +21,20 @@ from ltbounds._strategies_lemmas import (
 from ltbounds._strategies_nets import (
     conv_target_nets,
     dense_target_nets,
+    residual_target_nets,
     source_nets,
     target_nets,
 )
 from ltbounds._strategies_subsetsum import candidate_sets, subset_sum_instances
 
 __all__: list[str] = []
-__all__ += ["conv_target_nets", "dense_target_nets", "source_nets", "target_nets"]
+__all__ += [
+    "conv_target_nets",
+    "dense_target_nets",
+    "residual_target_nets",
+    "source_nets",
+    "target_nets",
+]
 __all__ += [
     "activation_names",
     "bad_delta_values",

@@ -215,3 +215,10 @@ def test_ticket_refuses_a_foreign_target() -> None:
     ticket = construct(tiny_dense(seed=0), eps=0.1, rho=4, seed=0)
     with pytest.raises(InvalidInput, match="ticket was built for target"):
         ticket.check_target(tiny_dense(seed=1))
+
+
+def test_residual_targets_are_refused_until_supported() -> None:
+    from ltbounds.nets import load_embedded
+
+    with pytest.raises(InvalidInput, match="residual block"):
+        construct(load_embedded("digits_resnet_relu"), eps=0.1, rho=4)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ltbounds.errors import InvalidInput
-from ltbounds.nets import AvgPool2d, Conv2d, Dense, Flatten
+from ltbounds.nets import AvgPool2d, Conv2d, Dense, Flatten, ResidualBlock
 from ltbounds.nets.embedded import (
     digits_accuracy,
     digits_test_split,
@@ -17,13 +17,14 @@ from ltbounds.nets.embedded import (
 
 CNNS = ["digits_cnn_gelu", "digits_cnn_relu", "digits_cnn_sigmoid", "digits_cnn_tanh"]
 MLPS = ["digits_mlp_relu", "digits_mlp_tanh"]
+RESNETS = ["digits_resnet_relu", "digits_resnet_tanh"]
 
 
 def test_list_embedded() -> None:
-    assert list_embedded() == CNNS + MLPS
+    assert list_embedded() == CNNS + MLPS + RESNETS
 
 
-@pytest.mark.parametrize("name", CNNS + MLPS)
+@pytest.mark.parametrize("name", CNNS + MLPS + RESNETS)
 def test_targets_load_and_reach_their_recorded_accuracy(name) -> None:
     target = load_embedded(name)
     assert target.name == name
@@ -50,6 +51,27 @@ def test_cnn_architecture(name) -> None:
     assert summary.kernel_sizes == (9, 9, 1)
     assert target.layers[0].padding == (1, 1)
     assert target.shapes[5] == (32,)
+
+
+@pytest.mark.parametrize("name", RESNETS)
+def test_resnet_architecture(name) -> None:
+    target = load_embedded(name)
+    assert target.activation == name.rsplit("_", 1)[1]
+    kinds = [type(layer) for layer in target.layers]
+    assert kinds == [Conv2d, ResidualBlock, ResidualBlock, AvgPool2d, Flatten, Dense]
+    assert target.input_shape == (1, 8, 8)
+    assert target.shapes[1:] == ((8, 8, 8), (8, 8, 8), (16, 4, 4), (16, 1, 1), (16,), (10,))
+    identity, downsample = target.layers[1], target.layers[2]
+    assert identity.skip is None and identity.activation_out
+    assert downsample.skip.kernel_shape == (1, 1) and downsample.skip.stride == (2, 2)
+    assert downsample.branch[0].stride == (2, 2)
+    summary = target.shape_summary()
+    assert summary.widths == (1, 8, 8, 8, 16, 16, 10)
+    assert [(b.first_layer, b.last_layer, b.skip) for b in summary.residual_blocks] == [
+        (2, 3, "identity"),
+        (4, 5, "conv2d"),
+    ]
+    assert target.num_params.total == 5050
 
 
 @pytest.mark.parametrize("name", MLPS)

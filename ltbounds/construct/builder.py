@@ -401,6 +401,11 @@ def construct(
     depth = check_choice("depth", depth, DEPTHS)
     objective = check_choice("objective", objective, OBJECTIVES)
     seed = check_int("seed", seed, minimum=0, maximum=2**64 - 1)
+    if getattr(target, "residual_blocks", None):
+        raise InvalidInput(
+            f"target {target.name!r} has {len(target.residual_blocks)} residual block(s); the "
+            "residual construction is not implemented yet (only plain dense/conv targets)"
+        )
     activation = target.activation_function
     if not activation.relu_like and activation.second_derivative_bound is None:
         raise InvalidInput(

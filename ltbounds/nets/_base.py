@@ -13,7 +13,9 @@ After auto_LiRPA's one-class-per-operator pattern, each layer kind (one module e
 
 Linear layers (dense and convolutional) also carry ``weight``, ``bias``, ``fan_in`` and
 ``kernel_size``; the activation is applied by :class:`~ltbounds.nets.target.TargetNet`, not
-by the layers.
+by the layers. The one exception is :class:`~ltbounds.nets.residual.ResidualBlock`, which
+applies φ inside itself: it sets ``takes_activation = True`` and its ``forward``,
+``interval`` and ``lipschitz_inf`` take the target's activation as an extra argument.
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ class Layer(abc.ABC):
 
     kind: ClassVar[str]
     is_linear: ClassVar[bool] = False
+    #: True for layers whose hooks take the target's activation as an extra argument
+    #: (residual blocks); :class:`~ltbounds.nets.target.TargetNet` passes it to them.
+    takes_activation: ClassVar[bool] = False
 
     @abc.abstractmethod
     def describe(self) -> str:

@@ -31,7 +31,11 @@ def _data_dir() -> Any:
 
 
 def list_embedded() -> list[str]:
-    """Names of the shipped targets, e.g. ``["digits_cnn_gelu", ..., "digits_mlp_relu"]``."""
+    """Names of the shipped targets, e.g. ``["digits_cnn_gelu", ..., "digits_resnet_tanh"]``.
+
+    Plain CNNs (``digits_cnn_*``), MLPs (``digits_mlp_*``) and residual CNNs
+    (``digits_resnet_*``, with an identity and a stride-2 projection block).
+    """
     names = [
         entry.name[: -len(".npz")]
         for entry in _data_dir().iterdir()
@@ -77,7 +81,7 @@ def digits_test_split(input_shape: Sequence[int] | None = None) -> tuple[np.ndar
     """The held-out digits test split: ``(inputs, labels)``.
 
     ``inputs`` are float64 in ``[0, 1]`` of shape ``(n, 64)``, or ``(n, *input_shape)`` when
-    given (``(1, 8, 8)`` for the CNN targets); ``labels`` are int64 in ``0..9``.
+    given (``(1, 8, 8)`` for the CNN and residual targets); ``labels`` are int64 in ``0..9``.
     """
     arrays = read_npz_arrays(_resource(f"{_TEST_SPLIT}.npz"))
     inputs = np.asarray(arrays["inputs"], dtype=np.float64)

@@ -8,7 +8,11 @@ read. Anything malformed or hostile becomes a one-line
 :class:`~ltbounds.errors.InvalidInput` naming the key and position).
 
 Keys follow PyTorch's state-dict names (``0.weight``, ``conv1.weight``, ``fc.bias``); a
-``<key>_mask`` array is multiplied into its partner. The architecture comes from, in order:
+``<key>_mask`` array is multiplied into its partner; batch-norm tensors (``bn1.weight``,
+``bn1.bias``, ``bn1.running_mean``, ``bn1.running_var``; ``bn1.num_batches_tracked`` is
+ignored) are folded into the convolution or dense layer they follow
+(:func:`fold_batchnorm`), where the architecture places a ``batchnorm1d``/``batchnorm2d``
+entry. The architecture comes from, in order:
 a sidecar JSON file (``sidecar=``), the JSON string embedded by :func:`save_npz`, or, failing
 both, inference from the key order (stated in the target's ``notes``). The sidecar schema is
 documented in ``docs/networks.md``::
@@ -19,6 +23,20 @@ documented in ``docs/networks.md``::
                 {"type": "avgpool2d", "kernel": 2},
                 {"type": "flatten"},
                 {"type": "dense", "key": "5"}]}
+
+Residual blocks (:class:`~ltbounds.nets.residual.ResidualBlock`) are entries with nested
+layer entries, batch norm folded inside them too::
+
+    {"type": "residual",
+     "branch": [{"type": "conv2d", "key": "layer1.conv1", "stride": 2, "padding": 1},
+                {"type": "batchnorm2d", "key": "layer1.bn1", "eps": 1e-5},
+                {"type": "conv2d", "key": "layer1.conv2", "padding": 1},
+                {"type": "batchnorm2d", "key": "layer1.bn2"}],
+     "skip": [{"type": "conv2d", "key": "layer1.down.0", "stride": 2},
+              {"type": "batchnorm2d", "key": "layer1.down.1"}],
+     "activation_out": true}
+
+(``skip``: null for the identity, one entry, or a list that folds to one linear layer.)
 """
 
 from __future__ import annotations
@@ -38,11 +56,12 @@ import numpy as np
 from ltbounds._io_util import atomic_path
 from ltbounds.activations import get_activation
 from ltbounds.errors import InvalidInput, ModelFormatError
-from ltbounds.nets._base import Layer
+from ltbounds.nets._base import Layer, LinearLayer
 from ltbounds.nets.conv import Conv1d, Conv2d
 from ltbounds.nets.dense import Dense
 from ltbounds.nets.flatten import Flatten
 from ltbounds.nets.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from ltbounds.nets.residual import ResidualBlock
 from ltbounds.nets.target import TargetNet
 
 #: Largest ``.npz`` file, and largest total of its uncompressed members, read by default.
@@ -55,6 +74,8 @@ MAX_SIDECAR_BYTES = 2**20
 ARCHITECTURE_KEY = "__ltbounds_architecture__"
 #: Assumed input domain when neither the caller nor the architecture states one.
 DEFAULT_INPUT_DOMAIN = (-1.0, 1.0)
+#: Batch-norm ``eps`` when an entry states none (PyTorch's default).
+DEFAULT_BATCHNORM_EPS = 1e-5
 
 _LINEAR = {"dense": (Dense, 2), "conv1d": (Conv1d, 3), "conv2d": (Conv2d, 4)}
 _POOLS = {
@@ -63,11 +84,17 @@ _POOLS = {
     "maxpool1d": MaxPool1d,
     "maxpool2d": MaxPool2d,
 }
+#: Batch-norm entry kind -> the linear layer kinds it may follow (and fold into).
+_BATCHNORM = {"batchnorm1d": ("dense", "conv1d"), "batchnorm2d": ("conv2d",)}
 _LAYER_FIELDS = {
     **{kind: {"type", "key", "bias", "stride", "padding"} for kind in _LINEAR},
     **{kind: {"type", "kernel", "stride"} for kind in _POOLS},
+    **{kind: {"type", "key", "eps"} for kind in _BATCHNORM},
     "flatten": {"type"},
+    "residual": {"type", "branch", "skip", "activation_out"},
 }
+#: State-dict suffixes read; ``num_batches_tracked`` only next to batch-norm statistics.
+_PARTS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 _TOP_FIELDS = {
     "format", "version", "name", "input_shape", "input_domain", "activation", "layers",
     "metadata", "description", "source",
@@ -183,14 +210,18 @@ def _group(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.
     groups: dict[str, dict[str, np.ndarray]] = {}
     unsupported = []
     masks = {key[: -len("_mask")]: value for key, value in arrays.items() if key.endswith("_mask")}
+    tracked: set[str] = set()
     for key, value in arrays.items():
         if key == ARCHITECTURE_KEY or key.endswith("_mask"):
             continue
-        match = re.fullmatch(r"(?:(.*)\.)?(weight|bias)", key)
+        match = re.fullmatch(r"(?:(.*)\.)?(" + "|".join(_PARTS) + ")", key)
         if match is None:
             unsupported.append(key)
             continue
         prefix, part = match.group(1) or "", match.group(2)
+        if part == "num_batches_tracked":
+            tracked.add(prefix)  # a training counter; ignored
+            continue
         if value.dtype.kind != "f":
             raise ModelFormatError(
                 f"{path}: {key!r} has dtype {value.dtype}; expected floating point"
@@ -207,6 +238,13 @@ def _group(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.
             value = value * mask.astype(np.float64)
         _check_finite(path, key, value)
         groups.setdefault(prefix, {})[part] = value
+    for prefix in sorted(tracked):
+        if prefix not in groups or "running_mean" not in groups[prefix]:
+            unsupported.append(_key(prefix, "num_batches_tracked"))
+    for prefix, parts in groups.items():
+        statistics = {"running_mean", "running_var"} & set(parts)
+        if len(statistics) == 1:  # half a batch norm is nothing we can use
+            unsupported.append(_key(prefix, statistics.pop()))
     orphans = sorted(key for key in masks if key not in arrays)
     if orphans:
         raise ModelFormatError(
@@ -214,11 +252,19 @@ def _group(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.
         )
     if unsupported:
         raise ModelFormatError(
-            f"{path}: unsupported keys (expected <prefix>.weight, <prefix>.bias, <key>_mask): "
+            f"{path}: unsupported keys (expected <prefix>.weight, <prefix>.bias, <key>_mask, or "
+            "batch-norm <prefix>.running_mean with <prefix>.running_var): "
             + ", ".join(sorted(unsupported))
         )
     for prefix, parts in groups.items():
-        if "weight" not in parts:
+        if _is_batchnorm(parts):
+            if ("weight" in parts) != ("bias" in parts):
+                have, lack = ("weight", "bias") if "weight" in parts else ("bias", "weight")
+                raise ModelFormatError(
+                    f"{path}: batch norm {prefix!r} has {_key(prefix, have)!r} but no "
+                    f"{_key(prefix, lack)!r}; expected both (affine) or neither"
+                )
+        elif "weight" not in parts:
             raise ModelFormatError(
                 f"{path}: {_key(prefix, 'bias')!r} has no matching {_key(prefix, 'weight')!r}"
             )
@@ -227,6 +273,114 @@ def _group(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.
 
 def _key(prefix: str, part: str) -> str:
     return f"{prefix}.{part}" if prefix else part
+
+
+def _is_batchnorm(parts: dict[str, np.ndarray]) -> bool:
+    return "running_mean" in parts
+
+
+def _first_key(prefix: str, parts: dict[str, np.ndarray]) -> str:
+    return _key(prefix, "running_mean" if _is_batchnorm(parts) else "weight")
+
+
+# -- batch normalisation ---------------------------------------------------------------------
+def fold_batchnorm(
+    weight: Any,
+    bias: Any | None,
+    gamma: Any,
+    beta: Any,
+    mean: Any,
+    var: Any,
+    eps: float = DEFAULT_BATCHNORM_EPS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fold an inference-mode batch norm into the linear layer before it.
+
+    ``BN(z) = γ (z − mean) / √(var + eps) + β`` per output channel, applied to
+    ``z = W x + b``, equals the linear layer with
+
+    * ``W' = W · s`` (every weight of output channel ``c`` scaled by ``s_c``),
+    * ``b' = (b − mean) · s + β``,
+
+    where ``s = γ / √(var + eps)`` and ``b = 0`` when the layer has no bias. Exact in real
+    arithmetic; in float64 the folded and unfolded forward passes differ by rounding only
+    (the tests check 1e-6 on trained-like statistics; it is ~1e-15 relative). Burkholz
+    (ICML 2022) states her results for networks without normalisation layers; folding turns
+    a trained ResNet into one.
+
+    Parameters
+    ----------
+    weight : array of shape (out, ...)
+        Dense ``(out, in)`` or convolution ``(out, in, *kernel)`` weights.
+    bias : array of shape (out,), or None
+    gamma, beta, mean, var : arrays of shape (out,)
+        The batch norm's scale, shift, running mean and running variance.
+    eps : float
+        The batch norm's ``eps`` (> 0; PyTorch's default 1e-5).
+
+    Returns
+    -------
+    (weight, bias) : float64 arrays of the input shapes (the bias always present).
+
+    Raises
+    ------
+    InvalidInput
+        Shapes that do not match ``out``, ``eps <= 0``, or a negative variance.
+    """
+    weight = np.asarray(weight, dtype=np.float64)
+    if weight.ndim < 2:
+        raise InvalidInput(f"weight has shape {weight.shape}; expected (out, in, ...)")
+    channels = weight.shape[0]
+    named = {"gamma": gamma, "beta": beta, "mean": mean, "var": var}
+    if bias is not None:
+        named["bias"] = bias
+    values = {}
+    for name, value in named.items():
+        array = np.asarray(value, dtype=np.float64)
+        if array.shape != (channels,):
+            raise InvalidInput(
+                f"{name} has shape {array.shape}; expected ({channels},), one per output channel"
+            )
+        values[name] = array
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (
+        math.isfinite(eps) and eps > 0
+    ):
+        raise InvalidInput(f"eps={eps!r} must be a finite number > 0")
+    if np.any(values["var"] < 0):
+        position = int(np.argmax(values["var"] < 0))
+        raise InvalidInput(
+            f"var holds {float(values['var'][position])!r} at index {position}; expected variances >= 0"
+        )
+    scale = values["gamma"] / np.sqrt(values["var"] + float(eps))
+    folded_weight = weight * scale.reshape((channels,) + (1,) * (weight.ndim - 1))
+    folded_bias = (values.get("bias", np.zeros(channels)) - values["mean"]) * scale + values["beta"]
+    return folded_weight, folded_bias
+
+
+def _fold_into(
+    where: Path, label: str, kind: str, layer: LinearLayer, prefix: str,
+    parts: dict[str, np.ndarray], entry: dict[str, Any],
+) -> LinearLayer:  # fmt: skip
+    """``layer`` with the batch norm ``parts`` folded in (see :func:`fold_batchnorm`)."""
+    channels = layer.out_channels
+    for part, values in parts.items():
+        if values.shape != (channels,):
+            raise ModelFormatError(
+                f"{where}: {label} ({kind}): {_key(prefix, part)!r} has shape {values.shape}; "
+                f"expected ({channels},) for the {layer.describe()} it follows"
+            )
+    eps = entry.get("eps", DEFAULT_BATCHNORM_EPS)
+    weight, bias = fold_batchnorm(
+        layer.weight,
+        layer.bias,
+        parts.get("weight", np.ones(channels)),
+        parts.get("bias", np.zeros(channels)),
+        parts["running_mean"],
+        parts["running_var"],
+        eps,
+    )
+    if isinstance(layer, Dense):
+        return Dense(weight, bias)
+    return type(layer)(weight, bias, stride=layer.stride, padding=layer.padding)  # type: ignore[call-arg]
 
 
 def _check_finite(path: Path, key: str, value: np.ndarray) -> None:
@@ -257,6 +411,8 @@ def read_sidecar(path: str | os.PathLike[str]) -> dict[str, Any]:
 def _parse_json(where: Path, raw: bytes) -> dict[str, Any]:
     try:
         document = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ModelFormatError(f"{where}: architecture JSON is nested too deeply") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFormatError(
             f"{where}: architecture is not valid JSON ({_one_line(exc)})"
@@ -281,58 +437,168 @@ def _build_from_document(
     entries = document.get("layers")
     if not isinstance(entries, list) or not entries:
         raise ModelFormatError(f"{where}: 'layers' must be a non-empty list")
-    problems = []
-    for index, entry in enumerate(entries):
-        if not isinstance(entry, dict) or entry.get("type") not in _LAYER_FIELDS:
-            kind = entry.get("type") if isinstance(entry, dict) else entry
-            problems.append(f"layer {index}: type {kind!r}")
-        else:
-            extra = sorted(set(entry) - _LAYER_FIELDS[entry["type"]])
-            if extra:
-                problems.append(
-                    f"layer {index} ({entry['type']}): unknown fields {', '.join(extra)}"
-                )
+    problems: list[str] = []
+    _check_entries(entries, "layer", problems, inside=None)
     if problems:
         raise ModelFormatError(
             f"{where}: unsupported layers ({'; '.join(problems)}); supported types: "
             + ", ".join(sorted(_LAYER_FIELDS))
         )
-    layers: list[Layer] = []
     used: set[str] = set()
-    for index, entry in enumerate(entries):
+    layers = _build_entries(where, entries, "layer", groups, used)
+    unused = sorted(set(groups) - used)
+    if unused:
+        raise ModelFormatError(
+            f"{where}: tensors not used by any layer: "
+            + ", ".join(_first_key(p, groups[p]) for p in unused)
+        )
+    return layers, document
+
+
+def _check_entries(
+    entries: list[Any], label: str, problems: list[str], *, inside: str | None
+) -> None:
+    """Collect every schema problem of ``entries`` (types, fields, nesting) into ``problems``.
+
+    ``inside`` is None at the top level, ``"branch"`` or ``"skip"`` within a residual block,
+    where only linear and batch-norm entries are allowed (blocks do not nest), so the
+    recursion is at most two levels deep whatever the document.
+    """
+    for position, entry in enumerate(entries):
+        where = f"{label} {position}"
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        if not isinstance(kind, str) or kind not in _LAYER_FIELDS:
+            shown = kind if isinstance(entry, dict) else entry
+            problems.append(f"{where}: type {_short(shown)}")
+            continue
+        extra = sorted(set(entry) - _LAYER_FIELDS[kind])
+        if extra:
+            problems.append(f"{where} ({kind}): unknown fields {', '.join(map(_field, extra))}")
+        if inside is not None and kind not in _LINEAR and kind not in _BATCHNORM:
+            problems.append(
+                f"{where} ({kind}): a residual {inside} holds only dense, convolution and "
+                "batch-norm entries" + (" (residual blocks do not nest)" if kind == "residual" else "")
+            )
+            continue
+        if kind != "residual":
+            continue
+        branch = entry.get("branch")
+        if not isinstance(branch, list) or not branch:
+            problems.append(f"{where} (residual): 'branch' must be a non-empty list of layer entries")
+        else:
+            _check_entries(branch, f"{where} branch", problems, inside="branch")
+        skip = entry.get("skip")
+        skip = [skip] if isinstance(skip, dict) else skip
+        if skip is not None:
+            if not isinstance(skip, list) or not skip:
+                problems.append(
+                    f"{where} (residual): 'skip' must be null (identity), a layer entry or a "
+                    "non-empty list of entries"
+                )
+            else:
+                _check_entries(skip, f"{where} skip", problems, inside="skip")
+        if not isinstance(entry.get("activation_out", True), bool):
+            problems.append(
+                f"{where} (residual): activation_out={_short(entry['activation_out'])} must be "
+                "true or false"
+            )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _field(name: str) -> str:
+    """A field name for a one-line message: as is when printable and short, else its repr."""
+    return name if name.isprintable() and len(name) <= 60 else _short(name)
+
+
+def _claim(
+    where: Path, label: str, kind: str, entry: dict[str, Any],
+    groups: dict[str, dict[str, np.ndarray]], used: set[str], *, batchnorm: bool,
+) -> str:  # fmt: skip
+    """The tensor prefix an entry names, checked to exist, to be of the right sort and unused."""
+    prefix = entry.get("key")
+    if not isinstance(prefix, str):
+        raise ModelFormatError(f"{where}: {label} ({kind}) needs a string 'key'")
+    if prefix not in groups:
+        part = "running_mean" if batchnorm else "weight"
+        raise ModelFormatError(
+            f"{where}: {label} ({kind}) names key {_key(prefix, part)!r}, "
+            "which the file does not hold"
+        )
+    if prefix in used:
+        raise ModelFormatError(f"{where}: key prefix {prefix!r} is used twice")
+    if batchnorm and not _is_batchnorm(groups[prefix]):
+        raise ModelFormatError(
+            f"{where}: {label} ({kind}) names {prefix!r}, which holds no running_mean/running_var"
+        )
+    if not batchnorm and _is_batchnorm(groups[prefix]):
+        raise ModelFormatError(
+            f"{where}: {label} ({kind}) names {prefix!r}, which holds batch-norm statistics; "
+            f"expected a {kind} weight"
+        )
+    used.add(prefix)
+    return prefix
+
+
+def _build_entries(
+    where: Path,
+    entries: list[dict[str, Any]],
+    label: str,
+    groups: dict[str, dict[str, np.ndarray]],
+    used: set[str],
+) -> list[Layer]:
+    """Layers from checked entries; batch norms folded into the linear layer before them."""
+    layers: list[Layer] = []
+    previous: str | None = None  # kind of the entry just built, when it may take a batch norm
+    for position, entry in enumerate(entries):
         kind = entry["type"]
+        here = f"{label} {position}"
         try:
             if kind in _LINEAR:
-                prefix = entry.get("key")
-                if not isinstance(prefix, str):
-                    raise ModelFormatError(f"{where}: layer {index} ({kind}) needs a string 'key'")
-                if prefix not in groups:
+                prefix = _claim(where, here, kind, entry, groups, used, batchnorm=False)
+                layers.append(_linear_layer(where, here, kind, prefix, groups[prefix], entry))
+            elif kind in _BATCHNORM:
+                if previous not in _BATCHNORM[kind]:
                     raise ModelFormatError(
-                        f"{where}: layer {index} ({kind}) names key {_key(prefix, 'weight')!r}, "
-                        "which the file does not hold"
+                        f"{where}: {here} ({kind}) must directly follow a "
+                        f"{' or '.join(_BATCHNORM[kind])} entry, into which it is folded"
                     )
-                if prefix in used:
-                    raise ModelFormatError(f"{where}: key prefix {prefix!r} is used twice")
-                used.add(prefix)
-                layers.append(_linear_layer(where, index, kind, prefix, groups[prefix], entry))
+                prefix = _claim(where, here, kind, entry, groups, used, batchnorm=True)
+                layers[-1] = _fold_into(
+                    where, here, kind, layers[-1], prefix, groups[prefix], entry  # type: ignore[arg-type]
+                )
+            elif kind == "residual":
+                branch = _build_entries(where, entry["branch"], f"{here} branch", groups, used)
+                skip = entry.get("skip")
+                projection = None
+                if skip is not None:
+                    skip = [skip] if isinstance(skip, dict) else skip
+                    built = _build_entries(where, skip, f"{here} skip", groups, used)
+                    if len(built) != 1:
+                        raise ModelFormatError(
+                            f"{where}: {here} (residual): 'skip' folds to {len(built)} layers; "
+                            "expected one dense or convolution layer (and its batch norm)"
+                        )
+                    projection = built[0]
+                layers.append(
+                    ResidualBlock(tuple(branch), projection, entry.get("activation_out", True))  # type: ignore[arg-type]
+                )
             elif kind in _POOLS:
                 layers.append(_POOLS[kind](entry.get("kernel"), entry.get("stride")))
             else:
                 layers.append(Flatten())
         except InvalidInput as exc:
-            raise ModelFormatError(f"{where}: layer {index} ({kind}): {exc}") from None
-    unused = sorted(set(groups) - used)
-    if unused:
-        raise ModelFormatError(
-            f"{where}: tensors not used by any layer: "
-            + ", ".join(_key(p, "weight") for p in unused)
-        )
-    return layers, document
+            raise ModelFormatError(f"{where}: {here} ({kind}): {exc}") from None
+        previous = kind if kind in _LINEAR else None
+    return layers
 
 
 def _linear_layer(
     where: Path,
-    index: int,
+    label: str,
     kind: str,
     prefix: str,
     parts: dict[str, np.ndarray],
@@ -342,22 +608,22 @@ def _linear_layer(
     weight = parts["weight"]
     if weight.ndim != ndim:
         raise ModelFormatError(
-            f"{where}: layer {index} ({kind}): {_key(prefix, 'weight')!r} has shape {weight.shape}; "
+            f"{where}: {label} ({kind}): {_key(prefix, 'weight')!r} has shape {weight.shape}; "
             f"expected {ndim} dimensions"
         )
     want_bias = entry.get("bias", "bias" in parts)
     if not isinstance(want_bias, bool):
         raise ModelFormatError(
-            f"{where}: layer {index} ({kind}): bias={want_bias!r} must be true or false"
+            f"{where}: {label} ({kind}): bias={want_bias!r} must be true or false"
         )
     if want_bias and "bias" not in parts:
         raise ModelFormatError(
-            f"{where}: layer {index} ({kind}) expects {_key(prefix, 'bias')!r}, missing"
+            f"{where}: {label} ({kind}) expects {_key(prefix, 'bias')!r}, missing"
         )
     bias = parts.get("bias") if want_bias else None
     if not want_bias and "bias" in parts:
         raise ModelFormatError(
-            f"{where}: layer {index} ({kind}) says bias=false but the file holds {_key(prefix, 'bias')!r}"
+            f"{where}: {label} ({kind}) says bias=false but the file holds {_key(prefix, 'bias')!r}"
         )
     if kind == "dense":
         return Dense(weight, bias)
@@ -370,6 +636,13 @@ def _infer(
     input_shape: tuple[int, ...] | None,
 ) -> tuple[list[Layer], tuple[int, ...], str]:
     """A plain sequential architecture from the key order (see :func:`load_npz`)."""
+    norms = sorted((p for p, parts in groups.items() if _is_batchnorm(parts)), key=_natural)
+    if norms:
+        raise ModelFormatError(
+            f"{where}: batch-norm tensors ({', '.join(_key(p, 'running_mean') for p in norms)}) "
+            "need a sidecar that places them, e.g. "
+            f'{{"type": "batchnorm2d", "key": "{norms[0]}", "eps": 1e-05}} after their convolution'
+        )
     order = sorted(groups, key=_natural)
     layers: list[Layer] = []
     steps = []
@@ -534,14 +807,16 @@ def load_npz(
 def save_npz(target: TargetNet, path: str | os.PathLike[str]) -> Path:
     """Write ``target`` as one ``.npz`` file: float64 weights plus the embedded architecture.
 
-    Keys are ``<layer index>.weight`` / ``<layer index>.bias``; the architecture document
+    Keys are ``<layer index>.weight`` / ``<layer index>.bias`` (inside a residual block
+    ``<index>.branch.<j>.*`` and ``<index>.skip.*``, as :attr:`LinearSite.key`; batch norm is
+    already folded); the architecture document
     (:meth:`TargetNet.to_config`, including metadata) is stored as UTF-8 JSON under
     :data:`ARCHITECTURE_KEY`, so :func:`load_npz` needs no sidecar. The write is atomic.
     """
     arrays: dict[str, np.ndarray] = {}
-    for index, layer in target.linear_layers:
-        for part, values in layer.parameters().items():
-            arrays[f"{index}.{part}"] = np.asarray(values, dtype=np.float64)
+    for site in target.linear_sites:
+        for part, values in site.layer.parameters().items():
+            arrays[f"{site.key}.{part}"] = np.asarray(values, dtype=np.float64)
     text = json.dumps(target.to_config(), sort_keys=True, allow_nan=False)
     arrays[ARCHITECTURE_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     destination = Path(path)
@@ -552,9 +827,11 @@ def save_npz(target: TargetNet, path: str | os.PathLike[str]) -> Path:
 
 __all__ = [
     "ARCHITECTURE_KEY",
+    "DEFAULT_BATCHNORM_EPS",
     "DEFAULT_INPUT_DOMAIN",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_ELEMENTS",
+    "fold_batchnorm",
     "load_npz",
     "read_npz_arrays",
     "read_sidecar",
