@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ltbounds.cli import construct, coverage, demo, prove
+from ltbounds.cli import certify, construct, coverage, demo, prove
 
-MODULES: list = [demo, construct, prove, coverage]
+MODULES: list = [demo, construct, certify, prove, coverage]

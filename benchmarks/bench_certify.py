@@ -1,0 +1,170 @@
+"""Certified versus empirical error of tickets for every embedded target and the MNIST CNN.
+
+For each target: construct a ticket (the settings are recorded in the output), then run
+:func:`ltbounds.certify.certify` and record the sampled error, the attacked error, the
+certified bound of every method, the ratio certified/attacked and the times. Writes
+``benchmarks/results/certify.json`` and the tightness figure
+``benchmarks/results/certify_tightness.png`` (when matplotlib is installed).
+
+    python benchmarks/bench_certify.py                 # all embedded targets + MNIST CNN
+    python benchmarks/bench_certify.py --quick         # small tickets, few samples (smoke run)
+    python benchmarks/bench_certify.py --only digits_cnn_relu --budget 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ltbounds import __version__
+from ltbounds.certify import certify
+from ltbounds.construct import construct
+from ltbounds.errors import LtboundsError
+from ltbounds.nets import list_embedded
+from ltbounds.nets.resolve import resolve_target
+
+HERE = Path(__file__).resolve().parent
+MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "lt_existence_mnist_cnn.npz"
+
+
+def run_one(name: str, args: argparse.Namespace, *, samples: int, rho: int, param_eps: float) -> dict:
+    target = resolve_target(name)
+    start = time.perf_counter()
+    ticket = construct(target, eps=args.eps, rho=rho, seed=args.seed, param_eps=param_eps)
+    construct_seconds = time.perf_counter() - start
+    report = certify(
+        target, ticket, samples=samples, seed=args.seed, restarts=args.restarts, steps=args.steps,
+        budget=args.budget,
+    )
+    document = report.to_dict()
+    methods = document["methods"]
+    row = {
+        "target": target.name,
+        "activation": target.activation,
+        "input_box": document["input_box"],
+        "construction": {
+            "depth": "L+1", "eps": args.eps, "rho": rho, "param_eps": param_eps, "seed": args.seed,
+            "missed_subset_sums": ticket.metadata.get("missed_subset_sums"),
+            "predicted_error": ticket.metadata.get("predicted_error"),
+            "source_params": ticket.source_params, "ticket_params": ticket.ticket_params,
+            "seconds": construct_seconds,
+        },
+        "samples": samples,
+        "restarts": args.restarts,
+        "steps": args.steps,
+        "budget": args.budget,
+        "sampled_error": document["sampled_error"],
+        "attacked_error": document["attacked_error"],
+        "certified_error": document["certified_error"],
+        "certified_by": document["certified_by"],
+        "eps": document["eps"],
+        "margin": document["margin"],
+        "verdict": document["verdict"],
+        "eps_status": document["eps_status"],
+        "methods": methods,
+        "ratio_certified_to_attacked": {
+            method: bound["linf"] / document["attacked_error"] for method, bound in methods.items()
+        },
+        "certify_seconds": document["seconds"],
+    }
+    ratios = ", ".join(f"{m} {r:.3g}" for m, r in row["ratio_certified_to_attacked"].items())
+    print(
+        f"{target.name:>24}: sampled {row['sampled_error']:.4g}  attacked {row['attacked_error']:.4g}  "
+        f"certified {row['certified_error']:.4g} ({row['certified_by']})  eps {row['eps']:g}  "
+        f"{row['verdict']}  ratios: {ratios}  [{row['certify_seconds']:.0f} s]",
+        flush=True,
+    )
+    return row
+
+
+def figure(rows: list[dict], path: Path) -> bool:
+    try:
+        import matplotlib  # noqa: PLC0415
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        return False
+    methods = ["ibp", "separate", "composition"]
+    names = [row["target"] for row in rows]
+    positions = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(rows)), 4.0))
+    for k, method in enumerate(methods):
+        values = [row["ratio_certified_to_attacked"].get(method, np.nan) for row in rows]
+        ax.bar(positions + (k - 1) * 0.27, values, width=0.27, label=method)
+    ax.axhline(10.0, color="black", linestyle="--", linewidth=1, label="goal for ibp (10)")
+    ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
+    ax.set_yscale("log")
+    ax.set_xticks(positions, names, rotation=30, ha="right")
+    ax.set_ylabel("certified / attacked (∞-norm)")
+    ax.set_title("Tightness of certified ticket errors (lower is tighter; >= 1 always)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="target names (embedded) or .npz paths")
+    parser.add_argument("--eps", type=float, default=0.1)
+    parser.add_argument("--rho", type=int, default=24)
+    parser.add_argument("--param-eps", type=float, default=0.002)
+    parser.add_argument("--mnist-rho", type=int, default=8)
+    parser.add_argument("--mnist-param-eps", type=float, default=0.02)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--samples", type=int, default=10_000)
+    parser.add_argument("--mnist-samples", type=int, default=1_000)
+    parser.add_argument("--restarts", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--budget", type=int, default=16)
+    parser.add_argument("--quick", action="store_true", help="rho 6, 500 samples: a smoke run")
+    parser.add_argument("--output", type=Path, default=HERE / "results" / "certify.json")
+    args = parser.parse_args()
+    if args.quick:
+        args.rho, args.samples, args.mnist_samples, args.mnist_rho = 6, 500, 100, 4
+        args.param_eps, args.restarts, args.steps, args.budget = 0.02, 2, 10, 2
+    names = args.only or [*list_embedded(), str(MNIST)]
+    rows, skipped = [], []
+    for name in names:
+        is_mnist = name.endswith(".npz")
+        try:
+            rows.append(
+                run_one(
+                    name, args,
+                    samples=args.mnist_samples if is_mnist else args.samples,
+                    rho=args.mnist_rho if is_mnist else args.rho,
+                    param_eps=args.mnist_param_eps if is_mnist else args.param_eps,
+                )
+            )
+        except LtboundsError as error:  # e.g. residual targets: not constructible/certifiable yet
+            print(f"{name:>24}: skipped ({type(error).__name__}: {error})", flush=True)
+            skipped.append({"target": name, "error": f"{type(error).__name__}: {error}"})
+    document = {
+        "benchmark": "certify",
+        "ltbounds_version": __version__,
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "rows": rows,
+        "skipped": skipped,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = args.output.with_suffix(".tmp")
+    temporary.write_text(json.dumps(document, indent=2) + "\n")
+    temporary.replace(args.output)
+    drawn = figure(rows, args.output.with_name("certify_tightness.png"))
+    print(f"wrote {args.output}" + (" and certify_tightness.png" if drawn else " (no matplotlib: no figure)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
