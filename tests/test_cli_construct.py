@@ -64,3 +64,18 @@ def test_construct_nan_weights_refused(tmp_path) -> None:
     assert completed.returncode == 1
     assert "Traceback" not in completed.stderr and "nan" in completed.stderr.lower()
     assert not (tmp_path / "t.npz").exists()
+
+
+def test_demo_json_lists_every_embedded_target_with_the_sandwich() -> None:
+    completed = run_cli("demo", "--samples", "200", "--budget", "1", "--json")
+    assert completed.returncode == 0, completed.stderr
+    rows = json.loads(completed.stdout)
+    assert [row["target"] for row in rows] == [
+        "digits_cnn_relu", "digits_cnn_tanh", "digits_cnn_sigmoid", "digits_cnn_gelu", "digits_mlp_relu",
+    ]
+    for row in rows:
+        assert PUBLIC_KEYS <= set(row)
+        assert row["max_sampled_error"] <= row["certified_error"]
+        assert row["attacked_error"] <= row["certified_error"]
+        assert row["verdict"] in {"CERTIFIED", "TESTED", "UNKNOWN"}
+        assert abs(row["ticket_accuracy"] - row["target_accuracy"]) <= 0.005

@@ -124,6 +124,9 @@ SUMMARY_ROWS = (
     ("target params", "target_params"),
     ("missed subset sums", "missed_subset_sums"),
     ("max sampled error", "max_sampled_error"),
+    ("attacked error", "attacked_error"),
+    ("certified bound", "certified_error"),
+    ("verdict", "verdict"),
     ("predicted bound", "predicted_error"),
     ("requested ε", "eps"),
     ("target accuracy", "target_accuracy"),
@@ -138,10 +141,12 @@ def summary_table(rows: list[dict[str, Any]], title: str) -> Table:
     table = Table(title=title)
     table.add_column("", style="bold")
     for row in rows:
-        table.add_column(str(row["target"]), justify="right")
+        table.add_column(str(row["target"]).removeprefix("digits_"), justify="right")
     for label, key in SUMMARY_ROWS:
         if key is None:
             cells = [f"{row['rho']} / {row['rho_theory']}" for row in rows]
+        elif not any(key in row for row in rows):
+            continue
         else:
             cells = [_fmt(row.get(key)) for row in rows]
         table.add_row(label, *cells)
