@@ -7,7 +7,7 @@ import itertools
 import array_api_strict as xs
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ltbounds.activations import ACTIVATIONS
@@ -311,3 +311,146 @@ def test_layers_are_immutable() -> None:
         layer.weight[0, 0] = 5.0
     with pytest.raises(AttributeError):
         layer.bias = np.ones(2)  # type: ignore[misc]
+
+
+# -- sparse paths of wide pruned layers (tickets) ---------------------------------------------
+
+
+def _sparse_weight(rng, shape, density):
+    return rng.uniform(-1, 1, shape) * (rng.random(shape) < density)
+
+
+@pytest.fixture
+def always_sparse(monkeypatch):
+    """Send every layer down the sparse numpy paths, however small or dense."""
+    from ltbounds.nets import _base
+
+    monkeypatch.setattr(_base, "SPARSE_MIN_ENTRIES", 0)
+    monkeypatch.setattr(_base, "SPARSE_DENSITY", 1.0)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.tuples(st.integers(1, 7), st.integers(1, 7)),
+    kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    padding=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+    bias=st.booleans(),
+)
+def test_sparse_conv2d_matches_dense_path_and_loop(
+    always_sparse, seed, size, kernel, stride, padding, bias
+) -> None:
+    from ltbounds.nets._sparse import is_sparse
+
+    if any(s + 2 * p < k for s, p, k in zip(size, padding, kernel, strict=True)):
+        return
+    rng = np.random.default_rng(seed)
+    weight = _sparse_weight(rng, (int(rng.integers(1, 7)), int(rng.integers(1, 7)), *kernel), 0.2)
+    b = rng.uniform(-1, 1, weight.shape[0]) if bias else None
+    layer = Conv2d(weight, b, stride=stride, padding=padding)
+    x = rng.normal(size=(2, weight.shape[1], *size))
+    fast = layer.forward(x)
+    low, high = layer.interval(x - 0.25, x + 0.25)
+    assert is_sparse(layer)
+    # The slow, obvious twins: the im2col path every namespace takes, and literal loops.
+    dense = layer._apply_dense(x, layer.on(np, "matrix"), layer.on(np, "bias") if bias else None)
+    spread = layer._apply_dense(np.full_like(x, 0.25), layer.on(np, "abs_matrix"), None)
+    scale = 1.0 + np.abs(weight).sum(axis=(1, 2, 3)).max() * np.abs(x).max()
+    assert fast.shape == dense.shape
+    assert np.max(np.abs(fast - dense), initial=0.0) <= 1e-13 * scale
+    assert np.max(np.abs((high - low) / 2 - spread), initial=0.0) <= 1e-13 * scale
+    assert np.allclose(fast, conv2d_loop(x, weight, b, stride, padding), rtol=0, atol=1e-12 * scale)
+
+
+def test_sparse_conv1d_matches_loop(always_sparse) -> None:
+    rng = np.random.default_rng(11)
+    for stride, padding in itertools.product((1, 2, 3), (0, 1, 2)):
+        weight = _sparse_weight(rng, (9, 7, 3), 0.2)
+        bias = rng.uniform(-1, 1, 9)
+        layer = Conv1d(weight, bias, stride=stride, padding=padding)
+        x = rng.normal(size=(2, 7, 11))
+        expected = conv1d_loop(x, weight, bias, stride, padding)
+        assert np.allclose(layer.forward(x), expected, rtol=0, atol=1e-13)
+
+
+def test_sparse_conv_dead_units_hold_the_bias_and_chunks_agree(always_sparse, monkeypatch) -> None:
+    from ltbounds.nets import _sparse
+
+    rng = np.random.default_rng(12)
+    weight = _sparse_weight(rng, (6, 5, 3, 3), 0.15)
+    weight[[1, 4]] = 0.0  # two dead outputs
+    weight[:, 2] = 0.0  # one input nobody reads
+    bias = rng.uniform(-1, 1, 6)
+    layer = Conv2d(weight, bias, stride=(2, 1), padding=1)
+    x = rng.normal(size=(5, 5, 7, 6))
+    whole = layer.forward(x)
+    plan = _sparse.cached_conv_plan(layer, "matrix", (7, 6))
+    assert plan.channels.tolist() == [c for c in range(5) if c != 2]
+    assert 1 not in plan.outputs and 4 not in plan.outputs
+    assert np.all(whole[:, [1, 4]] == bias[[1, 4], None, None])
+    monkeypatch.setattr(_sparse, "PADDED_BUDGET_BYTES", 1)  # one sample per chunk
+    monkeypatch.setattr(_sparse, "ACCUMULATOR_BYTES", 1)  # one output row per task
+    layer_again = Conv2d(weight, bias, stride=(2, 1), padding=1)
+    assert np.allclose(layer_again.forward(x), whole, rtol=0, atol=1e-13)
+    x[:, 2] = np.nan  # an unread input channel is never touched
+    assert np.all(np.isfinite(layer.forward(x)))
+
+
+def test_sparse_dense_matches_loop(always_sparse) -> None:
+    from ltbounds.nets import _sparse
+
+    rng = np.random.default_rng(13)
+    weight = _sparse_weight(rng, (12, 40), 0.05)
+    weight[3] = 0.0
+    bias = rng.uniform(-1, 1, 12)
+    layer = Dense(weight, bias)
+    x = rng.normal(size=(4, 40))
+    out = layer.forward(x)
+    plan = _sparse.cached_dense_plan(layer)
+    assert plan.columns.tolist() == np.flatnonzero(np.any(weight != 0, axis=0)).tolist()
+    assert np.allclose(out, dense_loop(x, weight, bias), rtol=0, atol=1e-13)
+    assert np.all(out[:, 3] == bias[3])
+
+
+def test_sparse_layers_keep_the_array_namespace_path(always_sparse) -> None:
+    rng = np.random.default_rng(14)
+    conv = Conv2d(_sparse_weight(rng, (8, 6, 3, 3), 0.1), rng.uniform(-1, 1, 8), stride=2, padding=1)
+    dense = Dense(_sparse_weight(rng, (5, 30), 0.1), rng.uniform(-1, 1, 5))
+    for layer, shape in ((conv, (6, 7, 7)), (dense, (30,))):
+        x = rng.normal(size=(3, *shape))
+        on_numpy = layer.forward(x)
+        on_strict = layer.forward(xs.asarray(x))
+        assert isinstance(on_strict, xs._array_object.Array)
+        assert np.allclose(np.asarray(on_strict), on_numpy, rtol=0, atol=1e-13)
+        low, high = layer.interval(x - 0.1, x + 0.1)
+        low_s, high_s = layer.interval(xs.asarray(x - 0.1), xs.asarray(x + 0.1))
+        assert np.allclose(np.asarray(low_s), low, rtol=0, atol=1e-13)
+        assert np.allclose(np.asarray(high_s), high, rtol=0, atol=1e-13)
+
+
+def test_sparse_paths_give_the_bits_of_a_csr_product(always_sparse) -> None:
+    """Both sparse paths sum in the order of a scipy CSR product over im2col columns (the path
+    these layers took before), so they reproduce it bit for bit, stride and padding included."""
+    from scipy import sparse
+
+    from ltbounds.nets._gather import window_indices, window_output_shape
+
+    rng = np.random.default_rng(15)
+    for stride, padding in [((1, 1), (1, 1)), ((2, 3), (0, 2)), ((3, 1), (2, 0))]:
+        weight = _sparse_weight(rng, (10, 8, 3, 4), 0.1)
+        bias = rng.uniform(-1, 1, 10)
+        layer = Conv2d(weight, bias, stride=stride, padding=padding)
+        x = rng.normal(size=(3, 8, 9, 11))
+        out_spatial = window_output_shape((9, 11), (3, 4), stride, padding)
+        flat = np.concatenate([x.reshape(3, 8, -1), np.zeros((3, 8, 1))], axis=2)
+        cols = np.take(flat, window_indices((9, 11), (3, 4), stride, padding), axis=2)
+        cols = cols.reshape(3, 8 * 12, -1).transpose(1, 0, 2).reshape(8 * 12, -1)
+        product = sparse.csr_array(weight.reshape(10, -1)) @ cols
+        expected = product.reshape(10, 3, -1).transpose(1, 0, 2) + bias[:, None]
+        assert np.array_equal(layer.forward(x).reshape(3, 10, -1), expected)
+        assert layer.forward(x).shape == (3, 10, *out_spatial)
+    dense = Dense(_sparse_weight(rng, (7, 50), 0.1), rng.uniform(-1, 1, 7))
+    x = rng.normal(size=(4, 50))
+    expected = (sparse.csr_array(dense.weight) @ x.T).T + dense.bias
+    assert np.array_equal(dense.forward(x), expected)

@@ -173,6 +173,24 @@ def test_sparsest_with_a_tight_tolerance_agrees_with_brute_force() -> None:
     np.testing.assert_array_equal(mask_codes(result.mask), code)
 
 
+@pytest.mark.parametrize("tolerance", [1e-6, 0.05])
+def test_screening_returns_what_the_search_by_size_returns(monkeypatch, tolerance) -> None:
+    """Screened (closest search first) and unscreened sparsest searches agree bit for bit,
+    also with zero candidates (unusable slots in the constructions) and tied sums."""
+    from ltbounds.subsetsum import solver
+
+    rng = np.random.default_rng(17)
+    targets = rng.uniform(-1, 1, 400)
+    candidates = rng.uniform(-1, 1, (400, 16))
+    candidates[rng.random(candidates.shape) < 0.15] = 0.0
+    candidates[:20, 8:] = candidates[:20, :8]  # equal half-sums
+    screened = solve_sparsest(targets, candidates, tolerance)
+    monkeypatch.setattr(solver, "_SCREEN_WITHIN", -1.0)  # every row searched by size
+    by_size = solve_sparsest(targets, candidates, tolerance)
+    for name in ("mask", "value", "error", "size", "within"):
+        np.testing.assert_array_equal(getattr(screened, name), getattr(by_size, name))
+
+
 def test_sparsest_is_no_larger_and_closest_no_worse() -> None:
     rng = np.random.default_rng(9)
     targets = rng.uniform(-1, 1, 500)

@@ -7,7 +7,9 @@ matrix product, in the array namespace of the input. Widths count channels and t
 (LEMMAS.md section 5; Burkholz, ICML 2022; da Cunha et al., ICLR 2022).
 
 A numpy-only path through ``sliding_window_view`` and ``tensordot`` was measured 8× slower
-than gather + BLAS matmul (64×32×28×28 input, 3×3 kernel), so every backend takes this path.
+than gather + BLAS matmul (64×32×28×28 input, 3×3 kernel), so every backend takes this path,
+except that numpy inputs to a wide, mostly-zero layer (a pruned ticket) take the direct sparse
+convolution of :mod:`ltbounds.nets._sparse` (no im2col, only the nonzero weights).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ltbounds.nets._base import (
     format_shape,
 )
 from ltbounds.nets._gather import window_indices, window_output_shape
+from ltbounds.nets._sparse import cached_conv_plan, conv_forward, is_sparse
 
 #: Largest im2col buffer (bytes) one forward chunk may build; larger batches are split.
 IM2COL_BUDGET_BYTES = 256 * 2**20
@@ -96,8 +99,24 @@ class _ConvNd(LinearLayer):
         return (self.out_channels, *out)
 
     # -- forward ---------------------------------------------------------------------------
-    def _apply(self, x: Any, matrix: Any, bias: Any | None) -> Any:
-        """Gather the windows (im2col), then one matrix product per batch chunk."""
+    def _apply(self, x: Any, what: str, bias: Any | None) -> Any:
+        """The convolution of ``x`` with ``self.on(xp, what)`` (``"matrix"`` or ``"abs_matrix"``).
+
+        Numpy inputs to a wide sparse layer take the direct sparse convolution; everything
+        else gathers the windows (im2col), then runs one matrix product per batch chunk.
+        """
+        xp = namespace(x)
+        spatial = tuple(int(s) for s in x.shape[2:])
+        if is_numpy(xp) and is_sparse(self):
+            plan = cached_conv_plan(self, what, spatial)
+            host_bias = None if bias is None else self.bias
+            return conv_forward(
+                plan, x, self.out_channels, self.kernel_shape, self.stride, self.padding, host_bias
+            )
+        return self._apply_dense(x, self.on(xp, what), bias)
+
+    def _apply_dense(self, x: Any, matrix: Any, bias: Any | None) -> Any:
+        """Gather the windows (im2col), then one matrix product per batch chunk (any namespace)."""
         xp = namespace(x)
         batch, channels = int(x.shape[0]), int(x.shape[1])
         spatial = tuple(int(s) for s in x.shape[2:])
@@ -105,7 +124,6 @@ class _ConvNd(LinearLayer):
         indices = window_indices(spatial, self.kernel_shape, self.stride, self.padding)
         positions = math.prod(out_spatial)
         take = indices if is_numpy(xp) else xp.asarray(indices)
-        sparse = self.sparse_matrix() if is_numpy(xp) else None
         per_sample = 8 * channels * self.kernel_size * positions
         chunk = max(1, IM2COL_BUDGET_BYTES // max(per_sample, 1))
         outputs = []
@@ -122,7 +140,7 @@ class _ConvNd(LinearLayer):
             cols = xp.reshape(
                 xp.permute_dims(cols, (1, 0, 2)), (channels * self.kernel_size, (stop - start) * positions)
             )
-            out = xp.matmul(matrix, cols) if sparse is None else sparse @ cols
+            out = xp.matmul(matrix, cols)
             out = xp.permute_dims(xp.reshape(out, (self.out_channels, stop - start, positions)), (1, 0, 2))
             if bias is not None:
                 out = out + bias
@@ -136,12 +154,12 @@ class _ConvNd(LinearLayer):
     def forward(self, x: Any) -> Any:
         xp = namespace(x)
         bias = self.on(xp, "bias") if self.bias is not None else None
-        return self._apply(x, self.on(xp, "matrix"), bias)
+        return self._apply(x, "matrix", bias)
 
     def interval(self, lower: Any, upper: Any) -> tuple[Any, Any]:
-        xp, center, radius = center_radius(lower, upper)
+        _, center, radius = center_radius(lower, upper)
         mid = self.forward(center)
-        spread = self._apply(radius, self.on(xp, "abs_matrix"), None)
+        spread = self._apply(radius, "abs_matrix", None)
         return mid - spread, mid + spread
 
     def to_config(self) -> dict[str, Any]:

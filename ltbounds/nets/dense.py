@@ -1,4 +1,8 @@
-"""Dense (fully connected) layers: ``y = W x + b`` with ``W`` of shape ``(out, in)``."""
+"""Dense (fully connected) layers: ``y = W x + b`` with ``W`` of shape ``(out, in)``.
+
+Numpy inputs to a wide, mostly-zero layer (a pruned ticket) multiply only its live block
+(:mod:`ltbounds.nets._sparse`); every other case is one matrix product in the input's namespace.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import numpy as np
 from ltbounds.backend import is_numpy, namespace
 from ltbounds.errors import InvalidInput
 from ltbounds.nets._base import LinearLayer, as_weight_array, center_radius, format_shape
+from ltbounds.nets._sparse import cached_dense_plan, dense_forward, is_sparse
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,8 +70,9 @@ class Dense(LinearLayer):
 
     def forward(self, x: Any) -> Any:
         xp = namespace(x)
-        sparse = self.sparse_matrix() if is_numpy(xp) else None
-        out = xp.matmul(x, self.on(xp, "matrix_t")) if sparse is None else (sparse @ x.T).T
+        if is_numpy(xp) and is_sparse(self):
+            return dense_forward(cached_dense_plan(self), x, self.bias)
+        out = xp.matmul(x, self.on(xp, "matrix_t"))
         if self.bias is not None:
             out = out + self.on(xp, "bias")
         return out

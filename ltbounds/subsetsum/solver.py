@@ -329,7 +329,7 @@ def _solve_compiled(problem: _Problem, *, sparsest: bool, tolerance: float) -> A
 
 
 _SCREEN_PROBE = 64
-"""Rows of a sparsest search solved by size first, to estimate how many meet the tolerance."""
+"""Rows of a sparsest search whose closest subsets estimate how many meet the tolerance."""
 
 _SCREEN_WITHIN = 0.9
 """Screen the other rows by the closest search when at most this share of the probe met it."""
@@ -381,27 +381,29 @@ def _sparsest_screened(
 
     Where no subset is within the tolerance, the sparsest search returns the closest subset
     under the same order (error, then size, then mask), which the closest kernel finds many
-    times faster (about 20× at n = 24) than a search through every cardinality class. So
-    when few rows meet the tolerance (tight tolerances, as in the constructions), the closest
-    kernel runs on the rows first and only rows whose closest error is within the tolerance
-    are searched by size; the result is the same. The first :data:`_SCREEN_PROBE` rows are
-    solved by size directly and decide whether screening pays.
+    times faster (about 20× at n = 24) than a search through every cardinality class. So the
+    closest kernel runs first and only rows whose closest error is within the tolerance are
+    searched by size; the result is the same. When most rows meet the tolerance (loose
+    tolerances) screening would not pay: the first :data:`_SCREEN_PROBE` rows decide, and if
+    more than :data:`_SCREEN_WITHIN` of them meet it every row is searched by size.
     """
     mask, value, error, size, within = outputs
     probe = min(problem.rows, _SCREEN_PROBE)
-    _by_size(kernels, problem, slice(0, probe), tolerance, True, threads, outputs)
-    rest = slice(probe, problem.rows)
-    if probe == problem.rows:
+
+    def closest(rows: slice) -> None:  # rows are contiguous, so views are written in place
+        kernels.solve_closest(
+            problem.targets[rows], problem.candidates[rows], _blocks(rows.stop - rows.start, threads),
+            mask[rows], value[rows], error[rows], size[rows],
+        )
+
+    closest(slice(0, probe))
+    if np.mean(error[:probe] <= tolerance) > _SCREEN_WITHIN:
+        _by_size(kernels, problem, slice(0, problem.rows), tolerance, True, threads, outputs)
         return
-    if np.mean(within[:probe]) > _SCREEN_WITHIN:
-        _by_size(kernels, problem, rest, tolerance, True, threads, outputs)
-        return
-    kernels.solve_closest(
-        problem.targets[rest], problem.candidates[rest], _blocks(problem.rows - probe, threads),
-        mask[rest], value[rest], error[rest], size[rest],
-    )
-    within[rest] = False
-    hits = probe + np.flatnonzero(error[rest] <= tolerance)
+    if probe < problem.rows:
+        closest(slice(probe, problem.rows))
+    within[:] = False
+    hits = np.flatnonzero(error <= tolerance)
     _by_size(kernels, problem, hits, tolerance, True, threads, outputs)
 
 
