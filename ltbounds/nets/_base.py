@@ -68,7 +68,8 @@ def format_shape(shape: Sequence[int]) -> str:
     return "(" + ", ".join(str(int(s)) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-#: Largest fraction of nonzero weights at which a layer multiplies through a sparse matrix.
+#: Largest fraction of nonzero weights at which numpy forward passes of a layer use only its
+#: nonzero weights (:mod:`ltbounds.nets._sparse`).
 SPARSE_DENSITY = 0.1
 #: Smallest weight matrix (entries) worth compressing.
 SPARSE_MIN_ENTRIES = 100_000
@@ -175,25 +176,6 @@ class LinearLayer(Layer):
         if key not in cache:
             host = self._host(what)
             cache[key] = host if is_numpy(xp) else xp.asarray(host)
-        return cache[key]
-
-    def sparse_matrix(self) -> Any | None:
-        """The ``(out, fan_in)`` weights as a scipy CSR matrix when that is worth it, else None.
-
-        Tickets are pruned source layers: wide and mostly zero. When at most
-        :data:`SPARSE_DENSITY` of a large matrix is nonzero, numpy forward passes multiply by
-        this compressed copy instead (same products, far fewer of them).
-        """
-        cache: dict[tuple[str, str], Any] = self._cache  # type: ignore[attr-defined]
-        key = ("scipy", "csr")
-        if key not in cache:
-            matrix = self.weight_matrix
-            sparse = None
-            if matrix.size >= SPARSE_MIN_ENTRIES and np.count_nonzero(matrix) <= SPARSE_DENSITY * matrix.size:
-                from scipy import sparse as scipy_sparse  # noqa: PLC0415  (only for wide tickets)
-
-                sparse = scipy_sparse.csr_array(matrix)
-            cache[key] = sparse
         return cache[key]
 
     def _host(self, what: str) -> np.ndarray:
