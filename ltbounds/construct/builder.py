@@ -104,19 +104,17 @@ def _input_bounds(target: TargetNet) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def allot_tolerances(
-    target: TargetNet, eps: float, weight_norms: list[float] | None = None
-) -> list[float]:
+def allot_tolerances(target: TargetNet, eps: float) -> list[float]:
     """Equal share of ``eps`` per layer through the composition bound (LEMMAS.md section 4).
 
     t_l = ε / (L·λ_l·(F_l(M_{l−1}+1)+1)·Π_{k>l} max(1, λ_k A_k)), with F_l the fan-in,
     M_{l−1} the bound on the layer's input, λ_l the Lipschitz constant of φ after layer l
-    (1 after the last layer) and A_k the ∞→∞ norm of what layer k applies to perturbed
-    inputs: the target's ‖W_k‖ a priori, the realised pruned source norm once known.
+    (1 after the last layer) and A_k = ‖W_k‖_{∞→∞}, the target's norm (the allotment is made
+    before any weight is drawn).
     """
     linear = [layer for _, layer in target.linear_layers]
     depth = len(linear)
-    norms = weight_norms if weight_norms is not None else [layer.lipschitz_inf() for layer in linear]
+    norms = [layer.lipschitz_inf() for layer in linear]
     magnitudes = target.input_norm_bounds()
     lipschitz = [target.activation_function.lipschitz] * (depth - 1) + [1.0]
     tolerances = []
