@@ -98,24 +98,42 @@ def _tanh(values: Any) -> Any:
 
 def _sigmoid(values: Any) -> Any:
     xp = namespace(values)
-    # Split by sign so that exp never overflows.
-    positive = 1.0 / (1.0 + xp.exp(-xp.abs(values)))
-    return xp.where(values >= 0, positive, 1.0 - positive)
+    # With e = exp(-|x|) <= 1 nothing overflows, and the negative side e / (1 + e) keeps its
+    # relative accuracy where 1 - 1 / (1 + e) would cancel to 0.
+    small = xp.exp(-xp.abs(values))
+    return xp.where(values >= 0, 1.0 / (1.0 + small), small / (1.0 + small))
 
 
-def _gelu(values: Any) -> Any:
-    xp = namespace(values)
-    erf = getattr(xp, "erf", None)
-    if erf is not None:
-        return 0.5 * values * (1.0 + erf(values / math.sqrt(2.0)))
-    # The array API has no erf; compute it on the host (the one crossing, via to_numpy).
-    import numpy as np  # noqa: PLC0415
+def _host_special(name: str, values: Any) -> Any:
+    """``scipy.special.<name>`` on the host for namespaces without it, in their array type."""
+    import scipy.special  # noqa: PLC0415
 
     from ltbounds.backend import to_numpy  # noqa: PLC0415
 
-    host = to_numpy(values) / math.sqrt(2.0)
-    erf_values = np.vectorize(math.erf, otypes=[np.float64])(host)
-    return 0.5 * values * (1.0 + xp.asarray(erf_values, dtype=values.dtype))
+    xp = namespace(values)
+    return xp.asarray(getattr(scipy.special, name)(to_numpy(values)), dtype=values.dtype)
+
+
+def erf(values: Any) -> Any:
+    """The error function elementwise, in the namespace of ``values``.
+
+    The array API has no ``erf``: namespaces that lack one (numpy among them) are served on
+    the host by :func:`scipy.special.erf` (vectorised, accurate to about one ulp).
+    """
+    native = getattr(namespace(values), "erf", None)
+    return native(values) if native is not None else _host_special("erf", values)
+
+
+def erfc(values: Any) -> Any:
+    """The complementary error function 1 − erf, elementwise, without its cancellation."""
+    native = getattr(namespace(values), "erfc", None)
+    return native(values) if native is not None else _host_special("erfc", values)
+
+
+def _gelu(values: Any) -> Any:
+    # x * Phi(x) with Phi(x) = erfc(-x / sqrt 2) / 2: accurate for negative x, where
+    # 1 + erf(x / sqrt 2) cancels.
+    return 0.5 * values * erfc(-values / math.sqrt(2.0))
 
 
 def _silu(values: Any) -> Any:
@@ -241,4 +259,4 @@ def get_activation(name: str) -> Activation:
         ) from None
 
 
-__all__ = ["ACTIVATIONS", "Activation", "get_activation"]
+__all__ = ["ACTIVATIONS", "Activation", "erf", "erfc", "get_activation"]

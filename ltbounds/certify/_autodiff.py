@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ltbounds.activations import Activation
-from ltbounds.backend import is_numpy, namespace, to_numpy
+from ltbounds.activations import Activation, erf
+from ltbounds.backend import is_numpy, namespace
 from ltbounds.nets import (
     AvgPool1d,
     AvgPool2d,
@@ -32,11 +32,7 @@ from ltbounds.nets._gather import window_indices, window_output_shape
 
 
 def _erf(xp: Any, values: Any) -> Any:
-    erf = getattr(xp, "erf", None)
-    if erf is not None:
-        return erf(values)
-    host = np.vectorize(math.erf, otypes=[np.float64])(to_numpy(values))
-    return xp.asarray(host, dtype=values.dtype)
+    return erf(values)
 
 
 def activation_derivative(activation: Activation, z: Any) -> Any:
