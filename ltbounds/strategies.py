@@ -7,43 +7,15 @@ alone never does. Each strategy documents what it shrinks towards.
 
 from __future__ import annotations
 
-from ltbounds._strategies_lemmas import (
-    activation_names,
-    bad_delta_values,
-    bad_eps_values,
-    bad_widths,
-    delta_values,
-    eps_values,
-    layer_facts,
-    layer_widths,
-    target_shapes,
-)
-from ltbounds._strategies_nets import (
-    conv_target_nets,
-    dense_target_nets,
-    residual_target_nets,
-    source_nets,
-    target_nets,
-)
-from ltbounds._strategies_subsetsum import candidate_sets, subset_sum_instances
+from ltbounds import _strategies_lemmas, _strategies_nets, _strategies_subsetsum
+from ltbounds._strategies_lemmas import *  # noqa: F403
+from ltbounds._strategies_nets import *  # noqa: F403
+from ltbounds._strategies_subsetsum import *  # noqa: F403
 
-__all__: list[str] = []
-__all__ += [
-    "conv_target_nets",
-    "dense_target_nets",
-    "residual_target_nets",
-    "source_nets",
-    "target_nets",
+# Each private module's ``__all__`` is the list of what it makes public; adding a strategy
+# there is all it takes to export it here.
+__all__: list[str] = [
+    *_strategies_lemmas.__all__,
+    *_strategies_nets.__all__,
+    *_strategies_subsetsum.__all__,
 ]
-__all__ += [
-    "activation_names",
-    "bad_delta_values",
-    "bad_eps_values",
-    "bad_widths",
-    "delta_values",
-    "eps_values",
-    "layer_facts",
-    "layer_widths",
-    "target_shapes",
-]
-__all__ += ["candidate_sets", "subset_sum_instances"]
