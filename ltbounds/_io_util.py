@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -20,6 +22,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     A crash or an exception leaves no partial file behind.
     """
     target = Path(path)
+    if target.is_dir():
+        from ltbounds.errors import InvalidInput  # noqa: PLC0415
+
+        raise InvalidInput(f"output={str(target)!r} is a directory; expected a file path")
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
@@ -48,4 +54,31 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
         temporary.write_text(text, encoding="utf-8")
 
 
-__all__ = ["atomic_path", "write_text_atomic"]
+#: Timestamp of every member of an archive written by :func:`write_npz_atomic` (the zip epoch),
+#: so the same arrays always give the same bytes.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def write_npz_atomic(path: str | os.PathLike[str], arrays: dict[str, Any]) -> Path:
+    """Write ``arrays`` as a compressed ``.npz`` atomically, byte for byte reproducibly.
+
+    ``numpy.savez_compressed`` stamps every member with the wall clock, so two writes of the
+    same arrays differ; here every member carries the zip epoch, members keep the order of
+    ``arrays`` and are plain ``.npy`` (no pickle). ``numpy.load`` reads the result.
+    """
+    import numpy as np  # noqa: PLC0415
+
+    target = Path(path)
+    with atomic_path(target) as temporary, zipfile.ZipFile(
+        temporary, "w", compression=zipfile.ZIP_DEFLATED
+    ) as archive:
+        for key, value in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with archive.open(info, "w", force_zip64=True) as handle:
+                np.lib.format.write_array(handle, np.asanyarray(value), allow_pickle=False)
+    return target
+
+
+__all__ = ["atomic_path", "write_npz_atomic", "write_text_atomic"]

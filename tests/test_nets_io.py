@@ -271,12 +271,12 @@ def test_foreign_members_and_keys(tmp_path) -> None:
     )
 
 
-def test_nan_is_invalid_input_naming_key_and_position(tmp_path) -> None:
+def test_nan_is_a_format_error_naming_key_and_position(tmp_path) -> None:
     weight = np.ones((2, 3))
     weight[1, 2] = np.nan
     np.savez(tmp_path / "nan.npz", **{"0.weight": weight})
     _refuse(
-        InvalidInput,
+        ModelFormatError,
         r"'0.weight' holds nan at index \(1, 2\)",
         tmp_path / "nan.npz",
         activation="relu",

@@ -4,8 +4,9 @@ Files are read with our own bounded reader (never ``pickle``, never ``torch.load
 archive member must be a plain ``.npy`` array of a boolean, integer or floating dtype whose
 header is checked against the size caps and the member's real size *before* any data is
 read. Anything malformed or hostile becomes a one-line
-:class:`~ltbounds.errors.ModelFormatError` (NaN or infinite weights an
-:class:`~ltbounds.errors.InvalidInput` naming the key and position).
+:class:`~ltbounds.errors.ModelFormatError`, NaN or infinite weights included (the message
+names the key and position). :func:`target_from_arrays` is the format-independent half, shared
+with :mod:`ltbounds.nets.safetensors_io`.
 
 Keys follow PyTorch's state-dict names (``0.weight``, ``conv1.weight``, ``fc.bias``); a
 ``<key>_mask`` array is multiplied into its partner; batch-norm tensors (``bn1.weight``,
@@ -53,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from ltbounds._io_util import atomic_path
+from ltbounds._io_util import write_npz_atomic
 from ltbounds.activations import get_activation
 from ltbounds.errors import InvalidInput, ModelFormatError
 from ltbounds.nets._base import Layer, LinearLayer
@@ -387,7 +388,7 @@ def _check_finite(path: Path, key: str, value: np.ndarray) -> None:
     finite = np.isfinite(value)
     if not finite.all():
         position = tuple(int(i) for i in np.argwhere(~finite)[0])
-        raise InvalidInput(
+        raise ModelFormatError(
             f"{path}: {key!r} holds {float(value[position])!r} at index {position}; expected finite values"
         )
 
@@ -751,25 +752,55 @@ def load_npz(
     Raises
     ------
     ModelFormatError
-        Malformed or hostile file, missing or unused keys, shapes that do not chain.
+        Malformed or hostile file, missing or unused keys, shapes that do not chain, NaN or
+        infinite weights (the message names key and position).
     InvalidInput
-        NaN or infinite weights (the message names key and position).
+        A bad ``activation=`` argument.
     """
     where = Path(path)
     arrays = read_npz_arrays(where, max_bytes=max_bytes, max_elements=max_elements)
+    embedded = None
+    if ARCHITECTURE_KEY in arrays:
+        raw = arrays.pop(ARCHITECTURE_KEY)
+        if raw.dtype != np.uint8 or raw.ndim != 1:
+            raise ModelFormatError(
+                f"{where}: {ARCHITECTURE_KEY!r} must be a 1-D uint8 array of UTF-8 JSON"
+            )
+        embedded = raw.tobytes()
+    return target_from_arrays(
+        where, arrays, embedded=embedded, sidecar=sidecar, activation=activation,
+        input_domain=input_domain, input_shape=input_shape, name=name,
+    )  # fmt: skip
+
+
+def target_from_arrays(
+    where: str | os.PathLike[str],
+    arrays: dict[str, np.ndarray],
+    *,
+    embedded: bytes | None = None,
+    sidecar: str | os.PathLike[str] | None = None,
+    activation: str | None = None,
+    input_domain: tuple[float, float] | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    name: str | None = None,
+) -> TargetNet:
+    """A target from state-dict named tensors, as :func:`load_npz` builds it.
+
+    Shared by every weight-file format (``.npz``, ``.safetensors``): ``arrays`` maps
+    PyTorch state-dict names to arrays already read under the size caps, ``embedded`` is the
+    architecture JSON stored inside the file (if any); ``sidecar`` wins over it, and without
+    either the architecture is inferred from the key order. ``where`` names the file in
+    messages. Raises :class:`~ltbounds.errors.ModelFormatError` for anything the file gets wrong.
+    """
+    where = Path(where)
     groups = _group(where, arrays)
     notes: list[str] = []
     document: dict[str, Any] | None = None
     if sidecar is not None:
         document = read_sidecar(sidecar)
         doc_where = Path(sidecar)
-    elif ARCHITECTURE_KEY in arrays:
-        raw = arrays[ARCHITECTURE_KEY]
-        if raw.dtype != np.uint8 or raw.ndim != 1:
-            raise ModelFormatError(
-                f"{where}: {ARCHITECTURE_KEY!r} must be a 1-D uint8 array of UTF-8 JSON"
-            )
-        document = _parse_json(where, raw.tobytes())
+    elif embedded is not None:
+        document = _parse_json(where, embedded)
         doc_where = where
     if document is not None:
         layers, document = _build_from_document(doc_where, document, groups)
@@ -799,9 +830,9 @@ def load_npz(
     try:
         shape = tuple(shape) if isinstance(shape, (list, tuple)) else shape
         return TargetNet(layers, shape, phi, tuple(domain) if isinstance(domain, (list, tuple)) else domain,
-                         name=label, notes=notes, metadata=metadata)  # fmt: skip
-    except InvalidInput as exc:
-        raise ModelFormatError(f"{doc_where}: {exc}") from None
+                         name=str(label), notes=notes, metadata=metadata)  # fmt: skip
+    except (InvalidInput, TypeError) as exc:
+        raise ModelFormatError(f"{doc_where}: {_one_line(exc)}") from None
 
 
 def save_npz(target: TargetNet, path: str | os.PathLike[str]) -> Path:
@@ -819,10 +850,7 @@ def save_npz(target: TargetNet, path: str | os.PathLike[str]) -> Path:
             arrays[f"{site.key}.{part}"] = np.asarray(values, dtype=np.float64)
     text = json.dumps(target.to_config(), sort_keys=True, allow_nan=False)
     arrays[ARCHITECTURE_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    destination = Path(path)
-    with atomic_path(destination) as temporary, open(temporary, "wb") as handle:
-        np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
-    return destination
+    return write_npz_atomic(path, arrays)
 
 
 __all__ = [
@@ -836,4 +864,5 @@ __all__ = [
     "read_npz_arrays",
     "read_sidecar",
     "save_npz",
+    "target_from_arrays",
 ]
