@@ -52,6 +52,19 @@ def get_backend(name: str) -> Any:
     raise InvalidInput(f"backend={name!r} must be one of {', '.join(map(repr, BACKENDS))}")
 
 
+def available_backends() -> tuple[str, ...]:
+    """The names in :data:`BACKENDS` usable on this machine (numpy always; CuPy only with a
+    CUDA device), in that order. Probing CuPy imports it, so only call this on purpose."""
+    usable = []
+    for name in BACKENDS:
+        try:
+            get_backend(name)
+        except InvalidInput:
+            continue
+        usable.append(name)
+    return tuple(usable)
+
+
 def to_numpy(array: Any) -> np.ndarray:
     """Copy ``array`` from any supported namespace into a numpy array on the host."""
     if isinstance(array, np.ndarray):

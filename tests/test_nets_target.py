@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import array_api_strict as xs
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 
 from ltbounds.activations import ACTIVATIONS
+from ltbounds.backend import to_numpy
 from ltbounds.errors import InvalidInput
 from ltbounds.nets import AvgPool2d, Conv2d, Dense, Flatten, TargetNet
 from ltbounds.strategies import conv_target_nets, dense_target_nets, target_nets
@@ -101,15 +101,15 @@ def test_input_norm_bounds() -> None:
     assert np.abs(hidden[3]).max() <= bounds[2] + 1e-12
 
 
-def test_sample_inputs_are_reproducible_and_inside_the_domain() -> None:
+def test_sample_inputs_are_reproducible_and_inside_the_domain(xp) -> None:
     net = TargetNet([Dense(np.ones((1, 3)))], (3,), "relu", (-2.0, 0.5))
     a = net.sample_inputs(100, seed=4)
     assert a.shape == (100, 3)
     assert np.all(a >= -2.0) and np.all(a < 0.5)
     assert np.array_equal(a, net.sample_inputs(100, seed=4))
     assert not np.array_equal(a, net.sample_inputs(100, seed=5))
-    strict = net.sample_inputs(100, seed=4, xp=xs)
-    assert np.array_equal(np.asarray(strict), a)
+    on_backend = net.sample_inputs(100, seed=4, xp=xp)
+    assert np.array_equal(to_numpy(on_backend), a)
 
 
 def test_refusals_name_layer_and_shapes() -> None:
@@ -138,13 +138,14 @@ def test_refusals_name_layer_and_shapes() -> None:
         TargetNet([dense], (5,), "relu").interval(np.ones(5), np.zeros(5))
 
 
-@settings(max_examples=30)
+# The xp fixture is only a namespace (no state), so sharing it across examples is safe.
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(net=target_nets())
-def test_numpy_and_array_api_strict_agree_on_random_nets(net) -> None:
+def test_every_backend_agrees_with_numpy_on_random_nets(net, xp) -> None:
     x = net.sample_inputs(4, seed=0)
     on_numpy = net.forward(x)
-    on_strict = net.forward(xs.asarray(x))
-    assert np.allclose(np.asarray(on_strict), on_numpy, rtol=1e-12, atol=1e-12)
+    on_backend = net.forward(xp.asarray(x))
+    assert np.allclose(to_numpy(on_backend), on_numpy, rtol=1e-12, atol=1e-12)
 
 
 @settings(max_examples=30)

@@ -162,3 +162,40 @@ def test_bad_arguments_are_refused(kwargs, match) -> None:
     arguments = {"n": 8, "eps": 0.01, "trials": 10, "seed": 0} | kwargs
     with pytest.raises(InvalidInput, match=match):
         concentration(**arguments)
+
+
+# -- the array twin of the coverage decision, on every namespace ----------------------------
+
+
+def test_covers_array_agrees_with_the_kernel_on_every_backend(xp) -> None:
+    from ltbounds.backend import namespace, to_numpy
+    from ltbounds.subsetsum import covers
+    from ltbounds.subsetsum.concentration import covers_array
+
+    rng = np.random.default_rng(31)
+    for n, eps, domain in [(1, 0.6, (-1.0, 1.0)), (5, 0.1, (-1.0, 1.0)), (9, 0.02, (-0.5, 0.25)),
+                           (12, 0.004, (-1.0, 1.0))]:
+        candidates = rng.uniform(-1, 1, (300, n))
+        decided = covers_array(xp.asarray(candidates), eps, domain)
+        assert namespace(decided) is xp
+        kernel = covers(candidates, eps, domain)
+        assert 0 < kernel.sum() < 300 or n == 1  # both outcomes occur: the comparison has teeth
+        np.testing.assert_array_equal(to_numpy(decided), kernel)
+    # exact ends of [-1, 1]: the sums {0} cover it from eps = 1 on; the sums
+    # {-1, -0.5, 0, 0.5} from eps = 0.5 on (the end 1 is 0.5 from the sum 0.5)
+    rows = np.array([[0.0, 0.0], [0.5, -1.0]])
+    for eps, expected in [(1.0, [True, True]), (np.nextafter(1.0, 0.0), [False, True]),
+                          (0.5, [False, True]), (0.4999, [False, False])]:
+        assert to_numpy(covers_array(xp.asarray(rows), eps)).tolist() == expected
+        assert covers(rows, eps).tolist() == expected
+
+
+def test_block_failures_are_the_same_on_every_backend(xp) -> None:
+    from ltbounds.backend import BACKENDS
+
+    name = next(name for name in BACKENDS if name.replace("-", "_") in getattr(xp, "__name__", ""))
+    for distribution in ("uniform", "product"):
+        numpy_counts = block_failures(10, 1, [0.05, 0.01], BLOCK + 200, seed=5, distribution=distribution)
+        assert block_failures(
+            10, 1, [0.05, 0.01], BLOCK + 200, seed=5, distribution=distribution, backend=name
+        ) == numpy_counts

@@ -173,6 +173,60 @@ def test_sparsest_with_a_tight_tolerance_agrees_with_brute_force() -> None:
     np.testing.assert_array_equal(mask_codes(result.mask), code)
 
 
+@pytest.mark.parametrize(
+    ("n", "tolerance", "max_size", "kind"),
+    [
+        (15, 0.01, None, "rounded"),
+        (15, 0.002, 6, "rounded"),
+        (16, 0.004, None, "zeros"),
+        (16, 1 / 16, 4, "dyadic"),
+        (16, 0.0, None, "dyadic"),
+    ],
+)
+def test_sparsest_small_sizes_and_their_fallback_match_every_subset(
+    n, tolerance, max_size, kind
+) -> None:
+    """Sizes enumerated directly (1-3), by cardinality classes (4-5 at n = 15) and the rows
+    they leave to the general search, against brute force; ties real on dyadic instances.
+    Draws of ``uniform(-1, 1)`` add up exactly (multiples of 2**-52), so the "rounded" rows are
+    scaled by pi/3: then the order of the additions shows in the last bits of the sums."""
+    rng = np.random.default_rng(n * 1000 + int(tolerance * 1e4))
+    targets = rng.uniform(-1, 1, 48)
+    candidates = rng.uniform(-1, 1, (48, n))
+    if kind == "rounded":
+        targets, candidates = targets * (np.pi / 3), candidates * (np.pi / 3)
+    if kind == "dyadic":
+        targets, candidates = np.round(targets * 8) / 8, np.round(candidates * 8) / 8
+    if kind == "zeros":
+        candidates[rng.random(candidates.shape) < 0.2] = 0.0
+        candidates[rng.random(candidates.shape) < 0.1] *= -0.0
+        candidates[:6, 8:] = candidates[:6, :8]
+    error, size, code, within = brute_sparsest(targets, candidates, tolerance, max_size)
+    result = solve_sparsest(targets, candidates, tolerance, max_size=max_size)
+    np.testing.assert_array_equal(result.within, within)
+    np.testing.assert_array_equal(result.size, size)
+    np.testing.assert_array_equal(result.error, error)
+    np.testing.assert_array_equal(mask_codes(result.mask), code)
+    np.testing.assert_array_equal(np.abs(targets - result.value), result.error)
+
+
+def test_sparsest_enumeration_agrees_with_the_general_search(monkeypatch) -> None:
+    """The small-size enumeration and the sorted-list search by size, bit for bit, on
+    rows answered at every size from 0 to 6 and rows with no subset within the tolerance."""
+    from ltbounds.subsetsum import solver
+
+    rng = np.random.default_rng(21)
+    targets = rng.uniform(-1.2, 1.2, 3000) * (np.pi / 3)  # inexact sums: the order shows
+    candidates = rng.uniform(-1, 1, (3000, 15)) * (np.pi / 3)
+    fast = solve_sparsest(targets, candidates, 0.01)
+    assert set(range(7)) <= set(np.asarray(fast.size)[np.asarray(fast.within)].tolist())
+    assert not np.asarray(fast.within).all()
+    monkeypatch.setattr(solver, "_SMALL_LIMIT", 0)  # enumerate size 0 only
+    slow = solve_sparsest(targets, candidates, 0.01)
+    for name in ("mask", "value", "error", "size", "within"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))
+
+
 @pytest.mark.parametrize("tolerance", [1e-6, 0.05])
 def test_screening_returns_what_the_search_by_size_returns(monkeypatch, tolerance) -> None:
     """Screened (closest search first) and unscreened sparsest searches agree bit for bit,

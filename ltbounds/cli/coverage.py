@@ -7,6 +7,14 @@ fits Lueker's constant with :func:`ltbounds.subsetsum.fit_constant` (LEMMAS.md 1
 ``trials``, ``failures``, ``delta``, ``ci_low``, ``ci_high``, ``confidence``,
 ``distribution``, ``seed``, ``domain``, ``C``) and the fit: ``C``, ``C_low``, ``C_high``,
 ``C_confidence``, ``C_cell`` (the ``n`` and ``eps`` attaining it) and ``C_definition``.
+
+The blocks of trials are independent work items (:mod:`ltbounds.parallel`): ``--workers N``
+runs them on a local pool (default: one per core, in-process for small grids),
+``--scheduler tcp://HOST:PORT`` (or ``$LTBOUNDS_SCHEDULER``) on a Dask cluster; the rows are
+identical to a serial run. ``--checkpoint PATH`` (alias ``--resume PATH``) records every
+finished block in a JSON-lines file and, when the file exists, skips the blocks it holds, so
+an interrupted sweep rerun with the same command and file gives the uninterrupted output.
+``--backend`` picks the array namespace that decides coverage (numpy: numba kernels).
 """
 
 from __future__ import annotations
@@ -27,6 +35,14 @@ from ltbounds.cli._common import (
     emit_json,
     stderr_console,
     stdout_console,
+)
+from ltbounds.cli._options import (
+    BackendOption,
+    SchedulerOption,
+    WorkersOption,
+    resolve_backend,
+    resolve_scheduler,
+    resolve_workers,
 )
 from ltbounds.errors import InvalidInput
 from ltbounds.validation import check_choice, check_int, check_open_unit, check_positive
@@ -201,6 +217,16 @@ def coverage_command(
         typer.Option("--plot", help="Also plot δ against n (.png/.pdf/.svg; needs matplotlib).",
                      dir_okay=False),
     ] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint", "--resume", dir_okay=False,
+            help="JSON-lines file of finished blocks: resume from it if it exists, else start it.",
+        ),
+    ] = None,
+    backend: BackendOption = "numpy",
     json_output: JsonOption = False,
 ) -> None:
     """Estimate how often n random weights fail to ε-cover [-1, 1], and fit Lueker's C."""
@@ -211,6 +237,9 @@ def coverage_command(
     check_choice("--distribution", distribution, ("uniform", "product"))
     check_open_unit("--confidence", confidence)
     plot_format = _plot_format(plot_path) if plot_path is not None else None
+    workers = resolve_workers(workers)
+    scheduler = resolve_scheduler(scheduler)
+    resolve_backend(backend)
 
     from ltbounds.subsetsum.concentration import concentration_grid, fit_constant  # noqa: PLC0415
 
@@ -222,6 +251,7 @@ def coverage_command(
         results = concentration_grid(
             sizes, tolerances, trials, distribution=distribution, seed=seed,
             confidence=confidence, progress=lambda done: progress.advance(task, done),
+            workers=workers, scheduler=scheduler, checkpoint=checkpoint, backend=backend,
         )
     fit = fit_constant(results, confidence=confidence)
     rows = _rows(results)

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ltbounds.cli import certify, construct, convert, coverage, demo, prove, table
+from ltbounds.cli import bench, certify, construct, convert, coverage, demo, prove, table
 
-MODULES: list = [demo, table, construct, certify, prove, coverage, convert]
+MODULES: list = [demo, table, construct, certify, prove, coverage, convert, bench]

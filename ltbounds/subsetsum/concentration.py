@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
@@ -289,17 +290,183 @@ def block_failures(
     distribution: str = "uniform",
     seed: int,
     domain: tuple[float, float] = (-1.0, 1.0),
+    backend: str = "numpy",
 ) -> list[int]:
     """Failures among the trials of one block, for each ε: the unit of parallel work.
 
     Covers trials ``block * BLOCK`` up to ``min(trials, (block + 1) * BLOCK)`` (exclusive).
+    The candidates are drawn on the host (they are defined by ``(seed, n, trial)``); on the
+    ``"numpy"`` backend the numba kernel :func:`~ltbounds.subsetsum.covers` decides each set,
+    on any other array namespace (``"cupy"``, ``"array-api-strict"``) its array twin
+    :func:`covers_array` does.
     """
     first = block * BLOCK
     rows = min(trials, first + BLOCK) - first
     if rows <= 0:
         return [0 for _ in eps_values]
     candidates = draw_candidates(n, rows, distribution=distribution, seed=seed, start=first)
-    return [int(rows - np.count_nonzero(covers(candidates, eps, domain))) for eps in eps_values]
+    if backend == "numpy":
+        return [int(rows - np.count_nonzero(covers(candidates, eps, domain))) for eps in eps_values]
+    from ltbounds.backend import get_backend  # noqa: PLC0415
+
+    xp = get_backend(backend)
+    on_device = xp.asarray(candidates)
+    return [
+        int(rows - int(xp.sum(xp.astype(covers_array(on_device, eps, domain), xp.int64))))
+        for eps in eps_values
+    ]
+
+
+_TWIN_ELEMENTS = 1 << 22
+"""Subset sums the array twin holds per chunk of rows (about 200 MB of temporaries)."""
+
+
+def _half_sums(xp: Any, values: Any) -> Any:
+    """All ``2**m`` subset sums of each row of ``values`` (unsorted), each accumulated from
+    0.0 in increasing candidate order, as the kernels do."""
+    sums = xp.zeros((values.shape[0], 1), dtype=xp.float64)
+    for k in range(values.shape[1]):
+        sums = xp.concat([sums, sums + values[:, k : k + 1]], axis=1)
+    return sums
+
+
+def covers_array(
+    candidates: Any, eps: float, domain: tuple[float, float] = (-1.0, 1.0)
+) -> Any:
+    """:func:`ltbounds.subsetsum.covers` in plain array-API operations, on any namespace.
+
+    The slow, obvious twin of the numba kernel and the path CuPy takes: every subset sum of
+    a row is formed as ``left + right`` from the two halves' sums (the order the kernels add
+    in), sorted, and the domain is uncovered exactly when some pair of neighbouring sums
+    ``s < t`` (with ``-inf`` and ``inf`` at the ends) leaves a point of ``[low, high]`` more
+    than ``eps`` from both: ``s + eps < t - eps``, ``s + eps < high`` and ``low < t - eps``.
+    Memory is about ``48 * 2**n`` bytes per row, so rows are processed in chunks.
+
+    Parameters
+    ----------
+    candidates : array of shape (T, n)
+        One candidate set per row, in the namespace to compute in.
+    eps : float
+        Tolerance, ``> 0``.
+    domain : (float, float)
+        The interval of targets.
+
+    Returns
+    -------
+    array of bool, shape (T,)
+        In the namespace of ``candidates``.
+    """
+    from ltbounds.backend import namespace  # noqa: PLC0415
+    from ltbounds.subsetsum.solver import DEFAULT_MEMORY_BUDGET, MAX_CANDIDATES  # noqa: PLC0415
+    from ltbounds.validation import check_memory  # noqa: PLC0415
+
+    eps = check_positive("eps", eps)
+    low, high = _domain(domain)
+    xp = namespace(candidates)
+    if candidates.ndim != 2:
+        raise InvalidInput(f"candidates has shape {tuple(candidates.shape)}; expected (T, n)")
+    rows, n = candidates.shape
+    check_int("n", n, minimum=1, maximum=MAX_CANDIDATES)
+    check_memory(f"array coverage decision for n={n}", 48.0 * 2.0**n, DEFAULT_MEMORY_BUDGET)
+    chunk = max(1, _TWIN_ELEMENTS >> n)
+    half = (n + 1) // 2
+    parts = []
+    for start in range(0, rows, chunk):
+        values = xp.astype(candidates[start : min(rows, start + chunk), :], xp.float64)
+        count = values.shape[0]
+        left = _half_sums(xp, values[:, :half])
+        right = _half_sums(xp, values[:, half:])
+        sums = xp.sort(xp.reshape(left[:, :, None] + right[:, None, :], (count, -1)), axis=1)
+        ends = xp.full((count, 1), math.inf, dtype=xp.float64)
+        padded = xp.concat([-ends, sums, ends], axis=1)
+        above = padded[:, :-1] + eps
+        below = padded[:, 1:] - eps
+        gap = (above < below) & (above < high) & (below > low)
+        parts.append(xp.logical_not(xp.any(gap, axis=1)))
+    if not parts:
+        return xp.zeros((0,), dtype=xp.bool)
+    return parts[0] if len(parts) == 1 else xp.concat(parts)
+
+
+def _block_item(argument: dict[str, Any]) -> list[int]:
+    """Work item of the grid: :func:`block_failures` on one ``(n, block)`` (module level, so
+    that a process pool or a Dask cluster can run it)."""
+    return block_failures(**argument)
+
+
+def _prefix(eps: float) -> int:
+    low, high = 8, 20  # the default prefix rule of ltbounds.subsetsum.covers
+    return min(max(math.ceil(math.log2(40.0 / eps)), low), high)
+
+
+def _trial_cost(n: int, eps_values: Sequence[float]) -> float:
+    """Relative cost of one trial: the prefix scan plus the half lists, per ε."""
+    return float(sum(2.0 ** min(n, _prefix(eps)) + 2.0 ** ((n + 1) // 2) for eps in eps_values))
+
+
+AUTO_POOL_SECONDS = 2.0
+"""With ``workers=None`` a grid whose estimated serial time is below this runs in-process:
+starting a pool of fresh processes costs about a second or two."""
+
+_SECONDS_PER_COST = 5e-9
+
+
+def concentration_items(
+    ns: Sequence[int],
+    eps_values: Sequence[float],
+    trials: int,
+    *,
+    distribution: str,
+    seed: int,
+    domain: tuple[float, float],
+    backend: str = "numpy",
+) -> list[Any]:
+    """The grid as independent :class:`~ltbounds.parallel.WorkItem` s, one per ``(n, block)``.
+
+    Each carries its own ``(seed, n, block)``, so it draws the same candidates wherever it
+    runs; keys are ``"n=N/block=B"``.
+    """
+    from ltbounds.parallel import WorkItem  # noqa: PLC0415
+
+    items = []
+    for n in ns:
+        for block in range(-(-trials // BLOCK)):
+            rows = min(BLOCK, trials - block * BLOCK)
+            argument = {
+                "n": n, "block": block, "eps_values": list(eps_values), "trials": trials,
+                "distribution": distribution, "seed": seed, "domain": tuple(domain),
+                "backend": backend,
+            }
+            items.append(
+                WorkItem(f"n={n}/block={block}", argument, cost=rows * _trial_cost(n, eps_values))
+            )
+    return items
+
+
+def concentration_job(
+    ns: Sequence[int],
+    eps_values: Sequence[float],
+    trials: int,
+    *,
+    distribution: str,
+    seed: int,
+    domain: tuple[float, float],
+) -> dict[str, Any]:
+    """What a checkpoint of the grid records: everything that decides its items' results.
+
+    The backend is not part of it: every backend decides coverage exactly for the same
+    candidates, so a sweep may be resumed on another one.
+    """
+    return {
+        "job": "ltbounds.subsetsum.concentration_grid",
+        "ns": list(ns),
+        "eps": list(eps_values),
+        "trials": trials,
+        "distribution": distribution,
+        "seed": seed,
+        "domain": list(domain),
+        "block": BLOCK,
+    }
 
 
 def concentration_grid(
@@ -312,12 +479,44 @@ def concentration_grid(
     domain: tuple[float, float] = (-1.0, 1.0),
     confidence: float = 0.95,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
+    scheduler: Any = None,
+    checkpoint: str | Path | None = None,
+    backend: str = "numpy",
 ) -> list[ConcentrationResult]:
     """:func:`concentration` for every ``(n, eps)`` of a grid, sharing candidates across ε.
 
-    Returns the results ordered by ``n``, then ``eps``, as given. ``progress``, if given, is
-    called with the number of trials finished after each block of each ``n``.
+    The trials split into blocks of :data:`BLOCK` per ``n``, each an independent work item
+    with its own seed (:func:`concentration_items`), run by :func:`ltbounds.parallel.run_items`;
+    the results are the same, bit for bit, serially, on a pool or on a Dask cluster.
+
+    Parameters
+    ----------
+    ns, eps_values, trials, distribution, seed, domain, confidence
+        As for :func:`concentration`.
+    progress : callable, optional
+        Called with the number of trials finished after each block of each ``n`` (blocks
+        read from a checkpoint included), in completion order.
+    workers : int, optional
+        Local processes (``1``: in this process). Default: one per core, except that a grid
+        estimated to take less than :data:`AUTO_POOL_SECONDS` runs in this process.
+    scheduler : str or distributed.Client, optional
+        Dask scheduler address (``tcp://HOST:PORT``) to run the blocks on instead.
+    checkpoint : path, optional
+        JSON-lines file of finished blocks: resumed from when it exists, appended to as
+        blocks finish (:class:`ltbounds.parallel.Checkpoint`).
+    backend : {"numpy", "cupy", "array-api-strict"}
+        Array namespace deciding coverage (numpy: the numba kernel; others: the array twin
+        :func:`covers_array`). Same counts on every backend.
+
+    Returns
+    -------
+    list of ConcentrationResult
+        Ordered by ``n``, then ``eps``, as given.
     """
+    from ltbounds.backend import BACKENDS, get_backend  # noqa: PLC0415
+    from ltbounds.parallel import check_workers, run_items  # noqa: PLC0415
+
     ns = [check_int("n", n, minimum=1) for n in ns]
     eps_values = [check_positive("eps", eps) for eps in eps_values]
     if not ns or not eps_values:
@@ -327,16 +526,31 @@ def concentration_grid(
     check_choice("distribution", distribution, DISTRIBUTIONS)
     domain = _domain(domain)
     check_open_unit("confidence", confidence)
+    check_choice("backend", backend, BACKENDS)
+    get_backend(backend)  # refuse an unusable backend before any work
+    items = concentration_items(
+        ns, eps_values, trials, distribution=distribution, seed=seed, domain=domain,
+        backend=backend,
+    )
+    if workers is None:
+        estimate = _SECONDS_PER_COST * sum(item.cost for item in items)
+        workers = 1 if estimate < AUTO_POOL_SECONDS else check_workers(None)
+    job = concentration_job(
+        ns, eps_values, trials, distribution=distribution, seed=seed, domain=domain
+    )
+    counts = run_items(
+        _block_item, items, workers=workers, scheduler=scheduler, checkpoint=checkpoint,
+        job=job,
+        progress=None if progress is None else (
+            lambda item, _: progress(min(BLOCK, trials - item.argument["block"] * BLOCK))
+        ),
+    )
     results = []
     for n in ns:
         failures = [0] * len(eps_values)
-        for block in range(-(-trials // BLOCK)):
-            counts = block_failures(
-                n, block, eps_values, trials, distribution=distribution, seed=seed, domain=domain
-            )
-            failures = [total + count for total, count in zip(failures, counts, strict=True)]
-            if progress is not None:
-                progress(min(BLOCK, trials - block * BLOCK))
+        for item, count in zip(items, counts, strict=True):
+            if item.argument["n"] == n:
+                failures = [total + c for total, c in zip(failures, count, strict=True)]
         for eps, count in zip(eps_values, failures, strict=True):
             low, high = clopper_pearson(count, trials, confidence)
             results.append(
@@ -469,6 +683,9 @@ __all__ = [
     "clopper_pearson",
     "concentration",
     "concentration_grid",
+    "concentration_items",
+    "concentration_job",
+    "covers_array",
     "draw_candidates",
     "fit_constant",
 ]

@@ -21,6 +21,11 @@ the right list (descending) then finds the closest total sum in ``O(2**h)``.
 * Bounded size and sparsest subset (:func:`solve_by_size`). Sizes with few subsets are
   enumerated directly from the unsorted half-sums; larger sizes split the tagged sorted lists
   into cardinality classes and sweep every admissible pair of classes. Both are exact.
+* Sparsest subset, first pass (:func:`sparsest_small`). Every subset of the small sizes is
+  enumerated for every row, in increasing size, until one is within the tolerance: sizes 1-3
+  by direct loops over a table of pair sums, larger ones by pairing cardinality classes. At
+  the tolerances of the constructions this settles nearly every row; the rest go to the
+  kernels above.
 
 Floating point. A half-sum is accumulated in increasing candidate order starting from 0.0,
 and a total is ``left + right``; every implementation in this package (and the brute force
@@ -728,3 +733,240 @@ def covers_batch(candidates, eps, low, high, prefix, blocks, out):
                         break
                 previous = current
             out[row] = ok
+
+
+@njit(cache=True, nogil=True)
+def _class_sums(x, start, parents, elements, offsets, sums, done, upto):
+    """Fill the subset sums of the cardinality classes ``done + 1 .. upto`` of one half.
+
+    ``sums[offsets[c]:offsets[c + 1]]`` holds class ``c``; entry ``r`` of it is the sum of
+    its parent entry (a subset of class ``c - 1`` whose largest member is below
+    ``elements[r]``) plus ``x[start + elements[r]]``, so every sum is accumulated in
+    increasing candidate order from 0.0, bit for bit as everywhere else. Returns ``upto``.
+    """
+    for r in range(offsets[done + 1], offsets[upto + 1]):
+        sums[r] = sums[parents[r]] + x[start + elements[r]]
+    return upto
+
+
+@njit(cache=True, nogil=True)
+def _best_in_class(target, outer, outer_codes, o_start, o_stop, inner, inner_codes, i_start,
+                   i_stop, outer_shift, inner_shift, best_error, best_code, best_value):
+    """Fold the pairs (outer subset, inner subset) of two cardinality classes into the
+    incumbent ``(error, code, value)`` under the order (error, code).
+
+    Each total is ``outer + inner``: a left half-sum plus a right half-sum (addition is
+    commutative, so the order of the operands does not change the float). The inner loop
+    keeps four independent minima; the rare outer entries whose minimum reaches the
+    incumbent are rescanned for positions and codes.
+    """
+    for a in range(o_start, o_stop):
+        base = outer[a]
+        m0 = np.inf
+        m1 = np.inf
+        m2 = np.inf
+        m3 = np.inf
+        b = i_start
+        while b + 4 <= i_stop:
+            m0 = min(m0, abs(target - (base + inner[b])))
+            m1 = min(m1, abs(target - (base + inner[b + 1])))
+            m2 = min(m2, abs(target - (base + inner[b + 2])))
+            m3 = min(m3, abs(target - (base + inner[b + 3])))
+            b += 4
+        while b < i_stop:
+            m0 = min(m0, abs(target - (base + inner[b])))
+            b += 1
+        smallest = min(min(m0, m1), min(m2, m3))
+        if smallest <= best_error:
+            code_outer = outer_codes[a] << outer_shift
+            for b in range(i_start, i_stop):
+                total = base + inner[b]
+                if abs(target - total) == smallest:
+                    code = code_outer | (inner_codes[b] << inner_shift)
+                    if smallest < best_error or code < best_code:
+                        best_error = smallest
+                        best_code = code
+                        best_value = total
+    return best_error, best_code, best_value
+
+
+@njit(cache=True, nogil=True)
+def _best_of_class_size(s, target, x, h_left, left_top, right_top, left_parents,
+                        left_elements, left_codes, left_offsets, left_sums, right_parents,
+                        right_elements, right_codes, right_offsets, right_sums, done):
+    """Best ``(error, code, value)`` over the subsets of size ``s``: every left cardinality
+    class ``i`` paired with the right class ``s - i`` (the shorter class outside). Class sums
+    are filled on first use; ``done`` holds how many classes of each half are filled."""
+    best_error = np.inf
+    best_code = _BIG_CODE
+    best_value = 0.0
+    for i in range(max(0, s - right_top), min(left_top, s) + 1):
+        j = s - i
+        if i > done[0]:
+            done[0] = _class_sums(x, 0, left_parents, left_elements, left_offsets, left_sums,
+                                  done[0], i)
+        if j > done[1]:
+            done[1] = _class_sums(x, h_left, right_parents, right_elements, right_offsets,
+                                  right_sums, done[1], j)
+        a0 = left_offsets[i]
+        a1 = left_offsets[i + 1]
+        b0 = right_offsets[j]
+        b1 = right_offsets[j + 1]
+        if a1 - a0 <= b1 - b0:
+            best_error, best_code, best_value = _best_in_class(
+                target, left_sums, left_codes, a0, a1, right_sums, right_codes, b0, b1,
+                0, h_left, best_error, best_code, best_value,
+            )
+        else:
+            best_error, best_code, best_value = _best_in_class(
+                target, right_sums, right_codes, b0, b1, left_sums, left_codes, a0, a1,
+                h_left, 0, best_error, best_code, best_value,
+            )
+    return best_error, best_code, best_value
+
+
+@njit(cache=True, nogil=True)
+def _best_single(target, y, n):
+    """Best subset of size 1: its sum is ``0.0 + x[k]`` (``y[k]``), whichever half."""
+    best_error = np.inf
+    best_code = _BIG_CODE
+    best_value = 0.0
+    for k in range(n):
+        gap = abs(target - y[k])
+        if gap < best_error:
+            best_error = gap
+            best_code = np.int64(1) << k
+            best_value = y[k]
+    return best_error, best_code, best_value
+
+
+@njit(cache=True, nogil=True)
+def _best_pair(target, y, n, pairs):
+    """Best subset of size 2, filling ``pairs[j, i] = y[i] + y[j]`` (``i < j``): the sum of a
+    pair in either half, or across, since ``0.0 + x`` absorbs a negative zero. Pairs are
+    visited in increasing code, so the first least error has the least code."""
+    best_error = np.inf
+    best_code = _BIG_CODE
+    best_value = 0.0
+    for j in range(1, n):
+        yj = y[j]
+        for i in range(j):
+            total = y[i] + yj
+            pairs[j, i] = total
+            gap = abs(target - total)
+            if gap < best_error:
+                best_error = gap
+                best_code = (np.int64(1) << i) | (np.int64(1) << j)
+                best_value = total
+    return best_error, best_code, best_value
+
+
+@njit(cache=True, nogil=True)
+def _best_triple(target, y, n, h_left, pairs):
+    """Best subset ``i < j < k`` of size 3. Its sum is ``(y_i + y_j) + y_k`` (a pair, then the
+    third: all in one half, or two left and one right), except ``y_i + (y_j + y_k)`` when
+    ``i`` is left and ``j, k`` right; both are read off ``pairs``. Visited in increasing
+    code (``k``, then ``j``, then ``i``)."""
+    best_error = np.inf
+    best_code = _BIG_CODE
+    best_value = 0.0
+    for k in range(2, n):
+        yk = y[k]
+        for j in range(1, k):
+            split = h_left if j >= h_left else 0
+            if split > 0:
+                right_pair = pairs[k, j]
+                for i in range(split):
+                    total = y[i] + right_pair
+                    gap = abs(target - total)
+                    if gap < best_error:
+                        best_error = gap
+                        best_code = (np.int64(1) << i) | (np.int64(1) << j) | (np.int64(1) << k)
+                        best_value = total
+            for i in range(split, j):
+                total = pairs[j, i] + yk
+                gap = abs(target - total)
+                if gap < best_error:
+                    best_error = gap
+                    best_code = (np.int64(1) << i) | (np.int64(1) << j) | (np.int64(1) << k)
+                    best_value = total
+    return best_error, best_code, best_value
+
+
+@njit(cache=True, parallel=True)
+def sparsest_small(targets, candidates, tolerance, top, complete,
+                   left_parents, left_elements, left_codes, left_offsets,
+                   right_parents, right_elements, right_codes, right_offsets,
+                   blocks, mask, value, error, size, within, resolved):
+    """Sparsest subset by enumerating the small sizes ``0 .. top`` exactly.
+
+    For each size ``s`` in increasing order the best subset of that size (least error, then
+    least code) is found by enumeration; the first size whose best error is
+    ``<= tolerance`` is the answer (``within``). Sizes 1 to 3 are enumerated directly
+    (:func:`_best_single`, :func:`_best_pair`, :func:`_best_triple`), larger ones by pairing
+    the cardinality classes of the two halves (:func:`_best_of_class_size`). Every sum is
+    formed exactly as ``left + right`` half-sums (module notes), so errors are bit for bit
+    those of the other kernels and of brute force.
+
+    Rows where no size up to ``top`` meets the tolerance are left unresolved (``resolved``
+    False) for the general search, unless ``complete`` (``top`` is the size limit of the
+    query): then the closest subset among sizes ``<= top`` (order: error, size, code) is the
+    answer. The class tables (``*_parents``, ``*_elements``, ``*_codes``, ``*_offsets``) list
+    the subsets of each half by cardinality up to ``top`` (see :func:`_class_sums`).
+    """
+    rows, n = candidates.shape
+    h_left = (n + 1) // 2
+    left_top = min(top, h_left)
+    right_top = min(top, n - h_left)
+    for block in prange(blocks):
+        first = block * rows // blocks
+        last = (block + 1) * rows // blocks
+        left_sums = np.empty(left_offsets[left_top + 1], dtype=np.float64)
+        right_sums = np.empty(right_offsets[right_top + 1], dtype=np.float64)
+        done = np.zeros(2, dtype=np.int64)
+        y = np.empty(n, dtype=np.float64)
+        pairs = np.empty((n, n), dtype=np.float64)
+        for row in range(first, last):
+            x = candidates[row]
+            t = targets[row]
+            for k in range(n):
+                y[k] = 0.0 + x[k]
+            left_sums[0] = 0.0
+            right_sums[0] = 0.0
+            done[0] = 0
+            done[1] = 0
+            chosen_error = np.inf
+            chosen_size = 0
+            chosen_code = np.int64(0)
+            chosen_value = 0.0
+            found = False
+            for s in range(top + 1):
+                if s == 0:
+                    best_error, best_code, best_value = abs(t), np.int64(0), 0.0
+                elif s == 1:
+                    best_error, best_code, best_value = _best_single(t, y, n)
+                elif s == 2:
+                    best_error, best_code, best_value = _best_pair(t, y, n, pairs)
+                elif s == 3:
+                    best_error, best_code, best_value = _best_triple(t, y, n, h_left, pairs)
+                else:
+                    best_error, best_code, best_value = _best_of_class_size(
+                        s, t, x, h_left, left_top, right_top, left_parents, left_elements,
+                        left_codes, left_offsets, left_sums, right_parents, right_elements,
+                        right_codes, right_offsets, right_sums, done,
+                    )
+                found = best_error <= tolerance
+                if found or best_error < chosen_error:
+                    chosen_error = best_error
+                    chosen_size = s
+                    chosen_code = best_code
+                    chosen_value = best_value
+                if found:
+                    break
+            within[row] = found
+            resolved[row] = found or complete
+            if found or complete:
+                value[row] = chosen_value
+                error[row] = chosen_error
+                size[row] = chosen_size
+                _write_mask(mask, row, chosen_code, n)

@@ -24,6 +24,8 @@ except where rounding of that difference moves the neighbour (differences of a f
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from itertools import combinations
@@ -313,12 +315,25 @@ def _solve_compiled(problem: _Problem, *, sparsest: bool, tolerance: float) -> A
     error = np.zeros(rows, dtype=np.float64)
     size = np.zeros(rows, dtype=np.int64)
     within = np.zeros(rows, dtype=np.bool_)
-    if rows and by_size:
+    if rows and sparsest:
         outputs = (mask, value, error, size, within)
-        if screened:
-            _sparsest_screened(kernels, problem, tolerance, threads, outputs)
-        else:
-            _by_size(kernels, problem, slice(0, rows), tolerance, sparsest, threads, outputs)
+        pending = _sparsest_small(kernels, problem, tolerance, threads, outputs)
+        if pending.size:
+            sub = dataclasses.replace(
+                problem,
+                targets=problem.targets[pending],
+                candidates=problem.candidates[pending],
+            )
+            parts = tuple(np.empty((pending.size, *out.shape[1:]), out.dtype) for out in outputs)
+            if screened:
+                _sparsest_screened(kernels, sub, tolerance, threads, parts)
+            else:
+                _by_size(kernels, sub, slice(0, sub.rows), tolerance, True, threads, parts)
+            for out, part in zip(outputs, parts, strict=True):
+                out[pending] = part
+    elif rows and by_size:
+        outputs = (mask, value, error, size, within)
+        _by_size(kernels, problem, slice(0, rows), tolerance, sparsest, threads, outputs)
     elif rows:
         kernels.solve_closest(
             problem.targets, problem.candidates, _blocks(rows, threads), mask, value, error, size
@@ -335,9 +350,71 @@ _SCREEN_WITHIN = 0.9
 """Screen the other rows by the closest search when at most this share of the probe met it."""
 
 
+_SMALL_LIMIT = 4096
+"""Sizes ``s`` with at most this many subsets ``C(n, s)`` are tried first by enumeration."""
+
+
+def _small_top(n: int, max_size: int) -> int:
+    """Largest size enumerated by :func:`kernels.sparsest_small` (sizes ``0 .. top``)."""
+    top = 0
+    while top < max_size and math.comb(n, top + 1) <= _SMALL_LIMIT:
+        top += 1
+    return top
+
+
+@functools.lru_cache(maxsize=64)
+def _class_tables(h: int, top: int) -> tuple[np.ndarray, ...]:
+    """Subsets of a half of ``h`` candidates by cardinality ``0 .. min(top, h)``.
+
+    Returns ``(parents, elements, codes, offsets)``: class ``c`` occupies
+    ``offsets[c]:offsets[c + 1]``; entry ``r`` is its parent entry ``parents[r]`` (class
+    ``c - 1``) plus the element ``elements[r]``, larger than every member of the parent, and
+    ``codes[r]`` is its bitmask. See :func:`kernels._class_sums`.
+    """
+    members: list[tuple[int, ...]] = [()]
+    parents, elements, codes, offsets = [0], [0], [0], [0, 1]
+    previous = {(): 0}
+    for count in range(1, min(top, h) + 1):
+        current = {}
+        for combination in combinations(range(h), count):
+            current[combination] = len(members)
+            members.append(combination)
+            parents.append(previous[combination[:-1]])
+            elements.append(combination[-1])
+            codes.append(sum(1 << k for k in combination))
+        offsets.append(len(members))
+        previous = current
+    return tuple(
+        np.asarray(column, dtype=np.int64) for column in (parents, elements, codes, offsets)
+    )
+
+
 def _blocks(rows: int, threads: int) -> int:
     """Work items of a parallel kernel: a few per thread, so that uneven rows even out."""
     return min(rows, 4 * threads)
+
+
+def _sparsest_small(
+    kernels: Any, problem: _Problem, tolerance: float, threads: int, outputs: tuple[np.ndarray, ...]
+) -> np.ndarray:
+    """First pass of a sparsest search: enumerate the small sizes of every row exactly.
+
+    At the tolerances the constructions use, most rows have a subset of a few elements
+    within the tolerance (at n = 15, eps = 0.01: 99 % of rows, by size 4), and enumerating
+    the ``C(n, s)`` subsets of each size up to that one costs far less than building sorted
+    half-lists. Writes the rows it settles into ``outputs`` and returns the indices of the
+    others, which need the general search.
+    """
+    n = problem.n
+    top = _small_top(n, problem.max_size)
+    h_left, h_right = _halves(n)
+    resolved = np.zeros(problem.rows, dtype=np.bool_)
+    kernels.sparsest_small(
+        problem.targets, problem.candidates, tolerance, top, top == problem.max_size,
+        *_class_tables(h_left, top), *_class_tables(h_right, top),
+        _blocks(problem.rows, threads), *outputs, resolved,
+    )
+    return np.flatnonzero(~resolved)
 
 
 def _by_size(
