@@ -9,6 +9,7 @@ certified bound of every method, the ratio certified/attacked and the times. Wri
     python benchmarks/bench_certify.py                 # all embedded targets + MNIST CNN
     python benchmarks/bench_certify.py --quick         # small tickets, few samples (smoke run)
     python benchmarks/bench_certify.py --only digits_cnn_relu --budget 64
+    python benchmarks/bench_certify.py --theory        # eps 0.01, seed 0, the theorem's rho
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def run_one(name: str, args: argparse.Namespace, *, samples: int, rho: int, para
         "activation": target.activation,
         "input_box": document["input_box"],
         "construction": {
-            "depth": "L+1", "eps": args.eps, "rho": rho, "param_eps": param_eps, "seed": args.seed,
+            "depth": "L+1", "eps": args.eps, "rho": ticket.metadata.get("rho", rho), "param_eps": param_eps,
+            "seed": args.seed,
             "missed_subset_sums": ticket.metadata.get("missed_subset_sums"),
             "predicted_error": ticket.metadata.get("predicted_error"),
             "source_params": ticket.source_params, "ticket_params": ticket.ticket_params,
@@ -128,11 +130,21 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--budget", type=int, default=16)
     parser.add_argument("--quick", action="store_true", help="rho 6, 500 samples: a smoke run")
+    parser.add_argument(
+        "--theory", action="store_true",
+        help="the theorem's settings: eps 0.01, seed 0, rho and tolerances from the lemmas "
+        "(writes results/certify_theory.json unless --output is given)",
+    )
     parser.add_argument("--output", type=Path, default=HERE / "results" / "certify.json")
     args = parser.parse_args()
     if args.quick:
         args.rho, args.samples, args.mnist_samples, args.mnist_rho = 6, 500, 100, 4
         args.param_eps, args.restarts, args.steps, args.budget = 0.02, 2, 10, 2
+    if args.theory:
+        args.eps, args.seed, args.rho, args.param_eps = 0.01, 0, None, None
+        args.mnist_rho, args.mnist_param_eps = None, None
+        if args.output == HERE / "results" / "certify.json":
+            args.output = HERE / "results" / "certify_theory.json"
     names = args.only or [*list_embedded(), str(MNIST)]
     rows, skipped = [], []
     for name in names:
@@ -161,8 +173,8 @@ def main() -> int:
     temporary = args.output.with_suffix(".tmp")
     temporary.write_text(json.dumps(document, indent=2) + "\n")
     temporary.replace(args.output)
-    drawn = figure(rows, args.output.with_name("certify_tightness.png"))
-    print(f"wrote {args.output}" + (" and certify_tightness.png" if drawn else " (no matplotlib: no figure)"))
+    drawn = figure(rows, args.output.with_name(f"{args.output.stem}_tightness.png"))
+    print(f"wrote {args.output}" + (f" and {args.output.stem}_tightness.png" if drawn else " (no matplotlib: no figure)"))
     return 0
 
 

@@ -21,11 +21,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     A crash or an exception leaves no partial file behind.
     """
-    target = Path(path)
-    if target.is_dir():
-        from ltbounds.errors import InvalidInput  # noqa: PLC0415
+    from ltbounds.validation import check_output_path  # noqa: PLC0415
 
-        raise InvalidInput(f"output={str(target)!r} is a directory; expected a file path")
+    target = check_output_path("output", path)  # not a folder, no file where a folder goes
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".tmp", dir=target.parent

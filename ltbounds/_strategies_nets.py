@@ -143,6 +143,7 @@ def residual_target_nets(
     projection: bool | None = None,
     weight_bound: float = 1.0,
     input_domain: tuple[float, float] = (-1.0, 1.0),
+    stem: bool | None = None,
 ) -> TargetNet:
     """Small residual targets (Burkholz, ICML 2022): an optional linear stem, 1..``max_blocks``
     residual blocks, then a dense output layer (after flatten for convolutional targets).
@@ -152,8 +153,10 @@ def residual_target_nets(
     uses odd kernels with padding ``k // 2``. The skip is a projection (a dense layer, or a 1×1
     convolution with the branch's stride) whenever the shapes change, and otherwise the
     identity or a projection as ``projection`` says (drawn when None). ``activation_out`` is
-    drawn per block. Shrinks towards a dense target of width 1 with one block of one branch
-    layer, identity skip, φ after the sum, no stem, zero weights, no bias and ``relu``.
+    drawn per block. ``stem`` forces (True) or forbids (False) the linear stem (drawn when
+    None; the L+1 construction needs one). Shrinks towards a dense target of width 1 with one
+    block of one branch layer, identity skip, φ after the sum, no stem, zero weights, no bias
+    and ``relu``.
     """
     names = list(activations) if activations is not None else sorted(ACTIVATIONS, key=_relu_first)
     activation = draw(st.sampled_from(names))
@@ -174,7 +177,7 @@ def residual_target_nets(
         return conv_cls(weight, use_bias, stride=stride, padding=padding)
 
     layers: list[Any] = []
-    if draw(st.booleans()):
+    if draw(st.booleans()) if stem is None else stem:
         out = draw(st.integers(1, max_channels))
         kernel = 1 if dims == 0 else draw(st.sampled_from([1, 3]))
         layers.append(linear(channels, out, kernel, 1, kernel // 2))

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from ltbounds.errors import InvalidInput, ModelFormatError
+from ltbounds.errors import InvalidInput, ModelFormatError, ResourceLimitError
 from ltbounds.lemmas.subsetsum import SubsetSumConstant
 from ltbounds.lemmas.widths import THEOREMS, TargetShape, WidthRequirement
 from ltbounds.validation import check_int, check_open_unit, check_positive
@@ -506,7 +506,7 @@ def measured_row(
             smallest = min(min(allot_tolerances(target, eps)), delta / problems)
             rho = max(1, math.ceil(value * math.log(1.0 / smallest)))
         ticket = construct(target, eps=eps, delta=delta, depth="L+1", rho=rho, seed=seed, progress=progress)
-    except InvalidInput as refusal:
+    except (InvalidInput, ResourceLimitError) as refusal:  # too small an eps: rho over the cap or memory
         return unmeasured_row(shape, f"not measured: {refusal}")
     seconds = time.perf_counter() - start
     summary = ticket.summary()

@@ -9,13 +9,17 @@ kilobytes and the forward pass recomputed from the file is bit-identical to the 
 File format (``.npz``, read with ``allow_pickle=False``): a UTF-8 JSON header under
 ``header`` (``format = "ltbounds-ticket"``, ``version``) and integer/float arrays
 ``kept_weights_<l>``, ``kept_biases_<l>``, ``parameter_errors_<l>``. Readers refuse unknown
-formats and versions.
+formats and versions. Version 1: plain (dense, convolution, pooling, flatten) tickets; version 2
+adds residual blocks (``("residual", r)`` entries in ``order``, the ``residual`` list in the
+header, and ``residual_block``/``branch_position`` in each match). Tickets without residual
+blocks are still written as version 1; both versions are read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ltbounds._io_util import atomic_path
+from ltbounds._io_util import write_npz_atomic
 from ltbounds._version import __version__
 from ltbounds.construct.blocks import SourceLayerSpec
 from ltbounds.errors import InvalidInput, ModelFormatError
@@ -36,12 +40,18 @@ from ltbounds.nets import (
     Flatten,
     MaxPool1d,
     MaxPool2d,
+    ResidualBlock,
     SourceNet,
     TargetNet,
 )
+from ltbounds.nets.io import read_npz_arrays
+from ltbounds.validation import check_memory, memory_budget
 
 FORMAT = "ltbounds-ticket"
-VERSION = 1
+#: The newest version written (residual tickets); plain tickets are written as version 1.
+VERSION = 2
+#: Versions this ltbounds reads.
+READABLE_VERSIONS = (1, 2)
 _STRUCTURAL = {
     "avgpool1d": AvgPool1d,
     "avgpool2d": AvgPool2d,
@@ -50,6 +60,7 @@ _STRUCTURAL = {
 }
 _LINEAR = {"dense": Dense, "conv1d": Conv1d, "conv2d": Conv2d}
 _MATCH_ARRAYS = ("copies", "usable", "constants", "constant_values")
+_RESIDUAL_MATCH_KEYS = ("residual_block", "branch_position")
 #: Largest ticket file read.
 MAX_TICKET_BYTES = 256 * 2**20
 
@@ -97,6 +108,43 @@ class Ticket:
     metadata : dict
         Construction facts (eps, delta, depth, rho, tolerances, predicted error, misses, the
         target's name and fingerprint, timings, ltbounds version).
+    residual : tuple of dict
+        Residual targets only (empty otherwise): one entry per target residual block, in the
+        target's order. See "Residual tickets" below.
+
+    Residual tickets
+    ----------------
+    The contract between a residual ticket and its target (L+1 construction, Burkholz ICML
+    2022 blocks; :mod:`ltbounds.construct.builder`):
+
+    * ``order`` holds ``("residual", r)`` where the target has its ``r``-th
+      :class:`~ltbounds.nets.residual.ResidualBlock`; :meth:`network` puts a
+      ``ResidualBlock`` there whose ``branch[j]`` is source layer ``residual[r]["branch"][j]``
+      and whose ``skip`` is ``None`` (identity) or source layer ``residual[r]["skip"]``, with
+      the target block's ``activation_out``. Everything else is as for plain tickets.
+    * ``residual[r]`` holds ``target_layer`` (the block's index in ``target.layers``),
+      ``branch`` (spec indices), ``skip`` (spec index of the source projection, or None),
+      ``skip_kind`` (``"identity"`` or ``"projection"``), ``activation_out``, and the error
+      pieces ``input_error``, ``skip_error``, ``branch_error`` (pre-activation bounds) and
+      ``output_error = λ_out·(skip_error + branch_error)``.
+    * Skip paths. ``"identity"``: the source block's skip is the identity, the paper's
+      identity-carried skip: source unit ``c`` of the block input is added to source unit
+      ``c`` of the sum, with weight exactly 1 (not a random weight, never pruned). Input and
+      output are in the same copy layout (copy ``k`` of target unit ``j`` at ``j·ρ + k``,
+      constants after), so copy ``k`` of unit ``j`` of the output receives copy ``k`` of
+      ``x_j``: exact, zero error. ``"projection"``: every kept weight of source layer
+      ``residual[r]["skip"]`` realises the skip; it reads the block input's copies (the match
+      of the main-path layer before the block, through any pooling) and writes the same
+      output units as the last branch layer; target weight ``P[j, i, r]`` is, for output copy
+      ``k`` of ``j``, a subset sum over the usable input copies of ``i`` (as a copy layer).
+      The projection's bias is realised together with the last branch layer's bias, through
+      that layer's constant inputs (the sum's bias is counted once).
+    * ``matches`` has one entry per *main-path* linear layer (``target.depth``: plain and
+      branch layers, not projections), in order, each with ``residual_block`` (``r`` or
+      None) and ``branch_position`` (``j`` or None). For a branch layer ``j`` before the last
+      its copies carry φ(branch layer ``j``'s output), as for plain layers; for the **last**
+      branch layer they carry the block's output ``φ_out(skip(x) + branch(x))`` (the source
+      carries only the sum), with ``error`` its bound.
     """
 
     seed: int
@@ -111,6 +159,7 @@ class Ticket:
     parameter_errors: tuple[np.ndarray, ...]
     matches: tuple[dict[str, Any], ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    residual: tuple[dict[str, Any], ...] = ()
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -136,7 +185,7 @@ class Ticket:
                 order.append(("structural", counter))
                 counter += 1
             else:
-                order.append(("linear", index))
+                order.append((kind, index))
         outcomes = sorted(result.outcomes, key=lambda o: o.layer)
         metadata = {
             "target": target.name,
@@ -158,8 +207,8 @@ class Ticket:
                 (float(np.max(o.parameter_errors)) for o in outcomes if o.parameter_errors.size),
                 default=0.0,
             ),
-            "construction_seconds": result.seconds,
             "ltbounds_version": __version__,
+            **getattr(result, "extra", {}),
         }
         return cls(
             seed=seed,
@@ -174,6 +223,7 @@ class Ticket:
             parameter_errors=tuple(np.asarray(o.parameter_errors, np.float64) for o in outcomes),
             matches=tuple(result.matches),
             metadata=metadata,
+            residual=tuple(getattr(result, "residual", ())),
         )
 
     # -- the source and the pruned network -------------------------------------------------
@@ -202,9 +252,34 @@ class Ticket:
         """Fraction of source parameters kept."""
         return self.ticket_params / self.source_params
 
+    def _linear_layer(self, source: SourceNet, index: int) -> Any:
+        """Source linear layer ``index`` with only its kept weights and biases (others 0)."""
+        spec = self.specs[index]
+        weight = np.zeros(spec.weight_shape)
+        kept = self.kept_weights[index]
+        weight.reshape(-1)[kept] = source.weights(index, kept)
+        bias = None
+        if spec.bias_shape is not None:
+            bias = np.zeros(spec.bias_shape)
+            kept_b = self.kept_biases[index]
+            bias.reshape(-1)[kept_b] = source.biases(index, kept_b)
+        if spec.kind == "dense":
+            return Dense(weight, bias)
+        return _LINEAR[spec.kind](weight, bias, spec.stride, spec.padding)
+
     def network(self) -> TargetNet:
-        """The pruned source as a network (pruned weights are exact zeros)."""
+        """The pruned source as a network (pruned weights are exact zeros).
+
+        Residual tickets give a network with a :class:`~ltbounds.nets.residual.ResidualBlock`
+        at every ``("residual", r)`` entry of ``order``: the ``r``-th block of the network
+        corresponds to the target's ``r``-th block (see "Residual tickets" above).
+        """
         source = self.source()
+        check_memory(
+            f"the pruned network of this ticket (dense source weights {[s.weight_shape for s in self.specs]})",
+            8.0 * sum(math.prod(spec.weight_shape) for spec in self.specs),
+            memory_budget(),
+        )
         layers = []
         for kind, index in self.order:
             if kind == "structural":
@@ -214,19 +289,13 @@ class Ticket:
                 else:
                     layers.append(_STRUCTURAL[config["type"]](tuple(config["kernel"]), tuple(config["stride"])))
                 continue
-            spec = self.specs[index]
-            weight = np.zeros(spec.weight_shape)
-            kept = self.kept_weights[index]
-            weight.reshape(-1)[kept] = source.weights(index, kept)
-            bias = None
-            if spec.bias_shape is not None:
-                bias = np.zeros(spec.bias_shape)
-                kept_b = self.kept_biases[index]
-                bias.reshape(-1)[kept_b] = source.biases(index, kept_b)
-            if spec.kind == "dense":
-                layers.append(Dense(weight, bias))
-            else:
-                layers.append(_LINEAR[spec.kind](weight, bias, spec.stride, spec.padding))
+            if kind == "residual":
+                block = self.residual[index]
+                branch = tuple(self._linear_layer(source, int(i)) for i in block["branch"])
+                skip = None if block["skip"] is None else self._linear_layer(source, int(block["skip"]))
+                layers.append(ResidualBlock(branch, skip, bool(block["activation_out"])))
+                continue
+            layers.append(self._linear_layer(source, index))
         return TargetNet(
             layers, self.input_shape, self.activation, self.input_domain, name=f"ticket of {self.metadata.get('target', 'target')}"
         )
@@ -262,7 +331,7 @@ class Ticket:
         """Write the ticket atomically as ``.npz`` (no pickle)."""
         header = {
             "format": FORMAT,
-            "version": VERSION,
+            "version": VERSION if self.residual else 1,
             "seed": str(self.seed),
             "specs": [spec.to_config() for spec in self.specs],
             "order": [list(item) for item in self.order],
@@ -271,11 +340,16 @@ class Ticket:
             "input_domain": list(self.input_domain),
             "activation": self.activation,
             "matches": [
-                {"source_layer": m["source_layer"], "univariate_layer": m["univariate_layer"], "error": m["error"]}
+                {
+                    "source_layer": m["source_layer"], "univariate_layer": m["univariate_layer"], "error": m["error"],
+                    **({key: m.get(key) for key in _RESIDUAL_MATCH_KEYS} if self.residual else {}),
+                }
                 for m in self.matches
             ],
             "metadata": self.metadata,
         }
+        if self.residual:
+            header["residual"] = [_jsonable(block) for block in self.residual]
         arrays: dict[str, np.ndarray] = {
             "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
         }
@@ -286,11 +360,7 @@ class Ticket:
         for index, match in enumerate(self.matches):
             for key in _MATCH_ARRAYS:
                 arrays[f"match_{key}_{index}"] = np.asarray(match[key])
-        target = Path(path)
-        with atomic_path(target) as temporary:
-            with open(temporary, "wb") as handle:
-                np.savez_compressed(handle, **arrays)
-        return target
+        return write_npz_atomic(path, arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Ticket:
@@ -302,16 +372,28 @@ class Ticket:
             raise ModelFormatError(f"cannot read ticket {where}: {exc.strerror}") from None
         if size > MAX_TICKET_BYTES:
             raise ModelFormatError(f"ticket {where} is {size} bytes; expected at most {MAX_TICKET_BYTES}")
+        if where.is_dir():
+            raise ModelFormatError(f"cannot read ticket {where}: it is a directory")
+        try:  # the bounded reader: header checks and size caps before any data is read
+            arrays = read_npz_arrays(where, max_bytes=MAX_TICKET_BYTES)
+        except ModelFormatError as exc:
+            raise ModelFormatError(f"ticket {exc}") from None
+        raw = arrays.get("header")
+        if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
+            raise ModelFormatError(f"ticket {where} has no 'header' (a 1-D uint8 array of UTF-8 JSON)")
         try:
-            with np.load(where, allow_pickle=False) as archive:
-                arrays = {name: archive[name] for name in archive.files}
-            header = json.loads(bytes(arrays["header"].astype(np.uint8)).decode("utf-8"))
-        except Exception as exc:  # zip, npy and JSON errors all mean a malformed file
-            raise ModelFormatError(f"ticket {where} is not a readable ltbounds ticket ({type(exc).__name__}: {exc})") from None
+            header = json.loads(raw.tobytes().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise ModelFormatError(f"ticket {where} has an unreadable header ({type(exc).__name__})") from None
+        if not isinstance(header, dict):
+            raise ModelFormatError(f"ticket {where} has a header that is not a JSON object")
         if header.get("format") != FORMAT:
             raise ModelFormatError(f"ticket {where} has format {header.get('format')!r}; expected {FORMAT!r}")
-        if header.get("version") != VERSION:
-            raise ModelFormatError(f"ticket {where} has version {header.get('version')!r}; this ltbounds reads version {VERSION}")
+        if header.get("version") not in READABLE_VERSIONS:
+            raise ModelFormatError(
+                f"ticket {where} has version {header.get('version')!r}; this ltbounds reads versions "
+                f"{', '.join(map(str, READABLE_VERSIONS))}"
+            )
         try:
             specs = tuple(SourceLayerSpec.from_config(c) for c in header["specs"])
             count = len(specs)
@@ -325,21 +407,120 @@ class Ticket:
                 activation=str(header["activation"]),
                 kept_weights=tuple(_indices(arrays, f"kept_weights_{i}", specs[i].weight_shape) for i in range(count)),
                 kept_biases=tuple(_indices(arrays, f"kept_biases_{i}", specs[i].bias_shape or (0,)) for i in range(count)),
-                parameter_errors=tuple(np.asarray(arrays[f"parameter_errors_{i}"], np.float64) for i in range(count)),
+                parameter_errors=tuple(_errors(arrays, f"parameter_errors_{i}") for i in range(count)),
                 matches=tuple(
                     {
                         "source_layer": int(m["source_layer"]),
                         "univariate_layer": None if m["univariate_layer"] is None else int(m["univariate_layer"]),
                         "error": float(m["error"]),
-                        **{key: arrays[f"match_{key}_{i}"] for key in _MATCH_ARRAYS},
+                        **{key: _match_array(arrays, f"match_{key}_{i}") for key in _MATCH_ARRAYS},
+                        **{key: _optional_int(m.get(key)) for key in _RESIDUAL_MATCH_KEYS if key in m},
                     }
                     for i, m in enumerate(header.get("matches", []))
                 ),
                 metadata=dict(header.get("metadata", {})),
+                residual=tuple(_residual_entry(block, count) for block in header.get("residual", [])),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFormatError(f"ticket {where} is malformed ({type(exc).__name__}: {exc})") from None
+            _check_order(ticket, count)
+            _check_structure(ticket)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+            raise ModelFormatError(f"ticket {where} is malformed ({type(exc).__name__}: {_short(exc)})") from None
         return ticket
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _jsonable(block: dict[str, Any]) -> dict[str, Any]:
+    return {key: (list(value) if isinstance(value, tuple) else value) for key, value in block.items()}
+
+
+def _residual_entry(block: dict[str, Any], count: int) -> dict[str, Any]:
+    """A header ``residual`` entry, checked (spec indices in range, known skip kind)."""
+    entry = dict(block)
+    entry["branch"] = [int(i) for i in block["branch"]]
+    entry["skip"] = _optional_int(block["skip"])
+    entry["activation_out"] = bool(block["activation_out"])
+    if not entry["branch"] or any(not 0 <= i < count for i in entry["branch"]):
+        raise ValueError(f"residual branch {entry['branch']} names a source layer outside 0..{count - 1}")
+    if entry["skip"] is not None and not 0 <= entry["skip"] < count:
+        raise ValueError(f"residual skip {entry['skip']} names a source layer outside 0..{count - 1}")
+    if entry.get("skip_kind", "identity" if entry["skip"] is None else "projection") != (
+        "identity" if entry["skip"] is None else "projection"
+    ):
+        raise ValueError(f"residual skip_kind {entry.get('skip_kind')!r} contradicts skip={entry['skip']!r}")
+    return entry
+
+
+def _check_order(ticket: Ticket, count: int) -> None:
+    """Every ``order`` entry names an existing spec, structural layer or residual block."""
+    limits = {"linear": count, "structural": len(ticket.structural), "residual": len(ticket.residual)}
+    for kind, index in ticket.order:
+        if kind not in limits:
+            raise ValueError(f"order entry kind {kind!r} is not one of {', '.join(limits)}")
+        if not 0 <= index < limits[kind]:
+            raise ValueError(f"order entry ({kind!r}, {index}) is out of range 0..{limits[kind] - 1}")
+
+
+def _short(value: Any, width: int = 160) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _check_structure(ticket: Ticket) -> None:
+    """Refuse a ticket whose parts do not fit together (ValueError; see :meth:`Ticket.load`).
+
+    Everything :meth:`Ticket.network` and certification index with is checked here, so a
+    hostile file is refused on load rather than crashing later.
+    """
+    ticket.source()  # seed, shapes and weight laws, checked by SourceNet
+    for spec in ticket.specs:
+        if spec.kind not in _LINEAR:
+            raise ValueError(f"source layer kind {spec.kind!r} is not one of {', '.join(_LINEAR)}")
+        if len(spec.weight_shape) != {"dense": 2, "conv1d": 3, "conv2d": 4}[spec.kind]:
+            raise ValueError(f"a {spec.kind} source layer has weight shape {spec.weight_shape}")
+    for config in ticket.structural:
+        if config.get("type") != "flatten" and config.get("type") not in _STRUCTURAL:
+            raise ValueError(f"structural layer type {config.get('type')!r} is not flatten or a pooling layer")
+        if config["type"] != "flatten":  # built as network() builds it: kernel and stride checked
+            _STRUCTURAL[config["type"]](tuple(config["kernel"]), tuple(config["stride"]))
+    if not ticket.input_shape or any(s < 1 for s in ticket.input_shape):
+        raise ValueError(f"input_shape {ticket.input_shape} must be non-empty and positive")
+    low, high = ticket.input_domain
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise ValueError(f"input_domain {ticket.input_domain} must be finite with low < high")
+    for match in ticket.matches:
+        for key in ("source_layer", "univariate_layer"):
+            if match[key] is not None and not 0 <= match[key] < len(ticket.specs):
+                raise ValueError(f"match {key}={match[key]} is not a source layer")
+        units = ticket.specs[match["source_layer"]].weight_shape[0]
+        for key in ("copies", "constants"):
+            values = match[key]
+            if values.dtype.kind not in "iu":
+                raise ValueError(f"match {key} has dtype {values.dtype}; expected integers")
+            if values.size and (values.min() < 0 or values.max() >= units):
+                raise ValueError(f"match {key} names units outside 0..{units - 1}")
+        if match["usable"].shape != match["copies"].shape:
+            raise ValueError("match usable must have the shape of copies")
+        if match["constant_values"].shape != match["constants"].shape:
+            raise ValueError("match constant_values must have the shape of constants")
+        if not (np.all(np.isfinite(match["constant_values"])) and np.isfinite(match["error"])):
+            raise ValueError("match values must be finite")
+
+
+def _errors(arrays: dict[str, np.ndarray], key: str) -> np.ndarray:
+    values = arrays[key]
+    if values.dtype.kind != "f" or values.ndim != 1 or not np.all(np.isfinite(values)):
+        raise ValueError(f"{key} must be a 1-D array of finite floats")
+    return values.astype(np.float64)
+
+
+def _match_array(arrays: dict[str, np.ndarray], key: str) -> np.ndarray:
+    values = arrays[key]
+    if values.dtype.kind not in "biuf":
+        raise ValueError(f"{key} has dtype {values.dtype}; expected a numeric array")
+    return values
 
 
 def _indices(arrays: dict[str, np.ndarray], key: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -352,4 +533,4 @@ def _indices(arrays: dict[str, np.ndarray], key: str, shape: tuple[int, ...]) ->
     return values.astype(np.int64)
 
 
-__all__ = ["FORMAT", "VERSION", "Ticket", "target_fingerprint"]
+__all__ = ["FORMAT", "READABLE_VERSIONS", "VERSION", "Ticket", "target_fingerprint"]

@@ -7,6 +7,7 @@ parameter, quotes the bad value and says what was expected, e.g. ``eps=-0.1 must
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -125,3 +126,70 @@ def check_real_array(name: str, array: Any, xp: Any) -> Any:
 
         check_finite_array(name, to_numpy(values))
     return values
+
+
+#: Memory budget (bytes) for work refused up front (constructions, sampling, branch and
+#: bound) when ``LTBOUNDS_MEMORY_BUDGET`` is not set.
+DEFAULT_MEMORY_BUDGET = 8 * 2**30
+_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def memory_budget() -> float:
+    """The memory budget in bytes: ``LTBOUNDS_MEMORY_BUDGET`` (``8G``, ``512M``, bytes) or 8 GiB.
+
+    Read at every call, so a user (or a test) can shrink or raise it without code changes.
+    """
+    import os  # noqa: PLC0415
+
+    text = os.environ.get("LTBOUNDS_MEMORY_BUDGET", "").strip()
+    if not text:
+        return float(DEFAULT_MEMORY_BUDGET)
+    match = re.fullmatch(r"([0-9.eE+]+)\s*([kKmMgGtT]?)[iI]?[bB]?", text)
+    try:
+        value = float(match.group(1)) * _UNITS[match.group(2).lower()] if match else math.nan
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise InvalidInput(
+            f"LTBOUNDS_MEMORY_BUDGET={text!r} must be a positive size such as 8G, 512M or 1000000"
+        )
+    return value
+
+
+def check_output_path(name: str, path: Any) -> Any:
+    """An output file path that can be written: not a directory, no file where its folder goes.
+
+    Checked before any work starts, so a bad ``-o`` never costs a long computation.
+    """
+    from pathlib import Path  # noqa: PLC0415
+
+    where = Path(path)
+    if where.is_dir():
+        raise InvalidInput(f"{name}={str(where)!r} is a directory; expected a file path")
+    for parent in where.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InvalidInput(
+                    f"{name}={str(where)!r} cannot be written: {str(parent)!r} is a file, not a folder"
+                )
+            break
+    if where.name in ("", ".", ".."):
+        raise InvalidInput(f"{name}={str(where)!r} names no file")
+    return where
+
+
+#: Bytes of memory per sampled input entry (the inputs, their counter-based draws and the
+#: forward passes; measured about 34 on numpy, rounded up).
+SAMPLE_BYTES_PER_ENTRY = 48
+
+
+def check_samples(name: str, samples: Any, input_shape: Sequence[int], *, minimum: int = 1) -> int:
+    """A count of sampled inputs of ``input_shape``, refused up front when it would not fit in memory."""
+    samples = check_int(name, samples, minimum=minimum)
+    entries = math.prod(int(s) for s in input_shape)
+    check_memory(
+        f"sampling {name}={samples:,} inputs of shape {tuple(input_shape)}",
+        float(samples) * entries * SAMPLE_BYTES_PER_ENTRY,
+        memory_budget(),
+    )
+    return samples

@@ -67,7 +67,8 @@ def test_construct_nan_weights_refused(tmp_path) -> None:
 
 
 def test_demo_json_lists_every_embedded_target_with_the_sandwich() -> None:
-    completed = run_cli("demo", "--samples", "200", "--budget", "1", "--json")
+    plain = "digits_cnn_relu,digits_cnn_tanh,digits_cnn_sigmoid,digits_cnn_gelu,digits_mlp_relu"
+    completed = run_cli("demo", "--samples", "200", "--budget", "1", "--targets", plain, "--json")
     assert completed.returncode == 0, completed.stderr
     rows = json.loads(completed.stdout)
     assert [row["target"] for row in rows] == [

@@ -217,8 +217,8 @@ def test_ticket_refuses_a_foreign_target() -> None:
         ticket.check_target(tiny_dense(seed=1))
 
 
-def test_residual_targets_are_refused_until_supported() -> None:
+def test_residual_targets_are_refused_by_the_2l_construction() -> None:
     from ltbounds.nets import load_embedded
 
-    with pytest.raises(InvalidInput, match="residual block"):
-        construct(load_embedded("digits_resnet_relu"), eps=0.1, rho=4)
+    with pytest.raises(InvalidInput, match="only the L\\+1 construction handles residual"):
+        construct(load_embedded("digits_resnet_relu"), eps=0.1, depth="2L", rho=4)

@@ -67,3 +67,44 @@ def test_finite_array_names_position() -> None:
 def test_memory_budget_states_estimate() -> None:
     with pytest.raises(ResourceLimitError, match="MiB"):
         check_memory("solve", 2 * 2**30, 2**30)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("", 8 * 2**30), ("8G", 8 * 2**30), ("512M", 512 * 2**20), ("1.5g", 1.5 * 2**30), ("8GiB", 8 * 2**30), ("1000", 1000)],
+)
+def test_memory_budget_reads_the_environment(monkeypatch: pytest.MonkeyPatch, text: str, expected: float) -> None:
+    from ltbounds.validation import memory_budget  # noqa: PLC0415
+
+    monkeypatch.setenv("LTBOUNDS_MEMORY_BUDGET", text)
+    assert memory_budget() == expected
+
+
+@pytest.mark.parametrize("text", ["abc", "-1G", "G", "0", "nan", "inf", "8 apples"])
+def test_memory_budget_refuses_nonsense(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    from ltbounds.validation import memory_budget  # noqa: PLC0415
+
+    monkeypatch.setenv("LTBOUNDS_MEMORY_BUDGET", text)
+    with pytest.raises(InvalidInput, match="LTBOUNDS_MEMORY_BUDGET"):
+        memory_budget()
+
+
+def test_output_paths_that_cannot_be_written_are_refused(tmp_path) -> None:
+    from ltbounds.validation import check_output_path  # noqa: PLC0415
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InvalidInput, match="is a directory"):
+        check_output_path("output", tmp_path)
+    with pytest.raises(InvalidInput, match="is a file, not a folder"):
+        check_output_path("output", tmp_path / "file" / "t.npz")
+    assert check_output_path("output", tmp_path / "new" / "t.npz") == tmp_path / "new" / "t.npz"
+
+
+def test_samples_are_refused_when_they_would_not_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ltbounds.validation import SAMPLE_BYTES_PER_ENTRY, check_samples  # noqa: PLC0415
+
+    monkeypatch.setenv("LTBOUNDS_MEMORY_BUDGET", "1M")
+    fits = 2**20 // (SAMPLE_BYTES_PER_ENTRY * 64)
+    assert check_samples("samples", fits, (64,)) == fits
+    with pytest.raises(ResourceLimitError, match="sampling samples="):
+        check_samples("samples", fits + 1, (64,))

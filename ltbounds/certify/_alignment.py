@@ -37,7 +37,7 @@ import numpy as np
 
 from ltbounds.certify._rigorous import Interval, LinearOp, down, enclose_linear, growth, scale, up
 from ltbounds.errors import InvalidInput
-from ltbounds.nets import Flatten, LinearLayer, TargetNet
+from ltbounds.nets import Flatten, LinearLayer, ResidualBlock, TargetNet
 from ltbounds.nets._base import format_shape
 
 
@@ -168,6 +168,9 @@ class Alignment:
     leading: tuple[int, ...]
     output_map: np.ndarray
     activation_name: str
+    #: True for targets with residual blocks: no per-copy transitions (``transitions`` is
+    #: empty); the bounds enclose both networks separately.
+    residual: bool = False
 
 
 def _kernel(layer: LinearLayer) -> tuple[int, ...]:
@@ -179,12 +182,6 @@ def _geometry(layer: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 def _check_basics(target: TargetNet, ticket: Any) -> None:
-    blocks = [index for index, layer in enumerate(target.layers) if getattr(layer, "takes_activation", False)]
-    if blocks:
-        raise InvalidInput(
-            f"target {target.name!r} has residual blocks (layers {blocks}); certify handles dense, "
-            "convolution, pooling and flatten layers only so far"
-        )
     if tuple(ticket.input_shape) != tuple(target.input_shape):
         raise InvalidInput(
             f"ticket expects inputs of shape {format_shape(ticket.input_shape)}, but the target "
@@ -237,6 +234,8 @@ def align(target: TargetNet, ticket: Any) -> Alignment:
         and finally the target fingerprint).
     """
     _check_basics(target, ticket)
+    if any(isinstance(layer, ResidualBlock) for layer in target.layers):
+        return _align_residual(target, ticket)
     expected, structural_targets = _expected_order(target, ticket)
     actual = [(str(kind), int(i)) for kind, i in ticket.order]
     if actual != expected:
@@ -347,6 +346,54 @@ def align(target: TargetNet, ticket: Any) -> Alignment:
             "the ticket's last layer does not carry the target's outputs one to one and in order"
         )
     return Alignment(target, ticket_net, transitions, leading, carried.channels, activation.name)
+
+
+def _block_shape(block: ResidualBlock) -> tuple[int, str, bool]:
+    return len(block.branch), "identity" if block.skip is None else "projection", bool(block.activation_out)
+
+
+def _align_residual(target: TargetNet, ticket: Any) -> Alignment:
+    """Checks for a target with residual blocks; no per-copy transitions (generic bounds).
+
+    The ticket network must have the target's layer kinds in the target's order (linear
+    layers may be preceded by a univariate layer), its ``k``-th residual block must match the
+    target's ``k``-th block (branch depth, identity or projection skip, φ after the sum), and
+    its outputs must carry the target's outputs one to one.
+    """
+    ticket.check_target(target)
+    ticket_net = ticket.network()
+    if tuple(ticket_net.output_shape) != tuple(target.output_shape):
+        raise InvalidInput(
+            f"ticket output shape {format_shape(ticket_net.output_shape)} differs from the target's "
+            f"{format_shape(target.output_shape)}"
+        )
+    mine = [_block_shape(layer) for layer in target.layers if isinstance(layer, ResidualBlock)]
+    theirs = [_block_shape(layer) for layer in ticket_net.layers if isinstance(layer, ResidualBlock)]
+    if mine != theirs:
+        raise InvalidInput(
+            f"ticket residual blocks {theirs} (branch depth, skip, φ after the sum) do not match the "
+            f"target {target.name!r}'s {mine}: they do not belong together"
+        )
+
+    def kinds(net: TargetNet) -> list[Any]:
+        return [
+            "residual" if isinstance(layer, ResidualBlock) else layer.to_config()
+            for layer in net.layers
+            if not isinstance(layer, LinearLayer)
+        ]
+
+    if kinds(ticket_net) != kinds(target):
+        raise InvalidInput(
+            f"ticket non-linear layers {kinds(ticket_net)} do not follow the target {target.name!r}'s "
+            f"{kinds(target)}"
+        )
+    matches = getattr(ticket, "matches", None) or []
+    if matches:
+        last = np.asarray(matches[-1]["copies"], dtype=np.int64).reshape(-1)
+        if not np.array_equal(last, np.arange(int(np.prod(target.output_shape)))):
+            raise InvalidInput("the ticket's last layer does not carry the target's outputs one to one and in order")
+    outputs = np.arange(int(np.prod(target.output_shape)), dtype=np.int64)
+    return Alignment(target, ticket_net, [], (), outputs, target.activation_function.name, residual=True)
 
 
 def _flat(weight: np.ndarray) -> np.ndarray:

@@ -3,8 +3,9 @@
 Our own reverse mode for the layers of :mod:`ltbounds.nets` (no autodiff library): dense
 (``g ↦ g W``), convolution (the transpose of the im2col gather of
 :mod:`ltbounds.nets._gather` is again a gather, through the inverse index map), average and
-max pooling (through the same inverse map), flatten (a reshape) and every registry
-activation (its derivative in the array namespace). Batch-first and vectorised; the tests
+max pooling (through the same inverse map), flatten (a reshape), residual blocks (the
+cotangent splits into the skip, identity or projection, and the branch, and adds back) and
+every registry activation (its derivative in the array namespace). Batch-first and vectorised; the tests
 compare every product with central finite differences.
 """
 
@@ -26,6 +27,7 @@ from ltbounds.nets import (
     LinearLayer,
     MaxPool1d,
     MaxPool2d,
+    ResidualBlock,
     TargetNet,
 )
 from ltbounds.nets._gather import window_indices, window_output_shape
@@ -129,20 +131,61 @@ def _pool_vjp(layer: Any, x: Any, grad: Any) -> Any:
     return _transpose_gather(cols, spatial, layer.kernel, layer.stride, padding)
 
 
+class _BlockTape:
+    """What the backward pass of one residual block needs: branch inputs and pre-activations."""
+
+    def __init__(self, block: ResidualBlock, activation: Activation, x: Any):
+        self.block = block
+        self.inputs: list[Any] = []
+        self.pre: list[Any] = []
+        h = x
+        last = len(block.branch) - 1
+        for position, layer in enumerate(block.branch):
+            self.inputs.append(h)
+            h = layer.forward(h)
+            self.pre.append(h)
+            if position < last:
+                h = activation.forward(h)
+        self.total = block.skip_forward(x) + h
+        self.output = activation.forward(self.total) if block.activation_out else self.total
+
+    def vjp(self, activation: Activation, x: Any, grad: Any) -> Any:
+        """Cotangent of the block input from the cotangent of its output."""
+        if self.block.activation_out:
+            grad = grad * activation_derivative(activation, self.total)
+        skip = grad if self.block.skip is None else _linear_vjp(self.block.skip, x, grad)
+        branch = grad
+        for position in range(len(self.block.branch) - 1, -1, -1):
+            if position < len(self.block.branch) - 1:
+                branch = branch * activation_derivative(activation, self.pre[position])
+            branch = _linear_vjp(self.block.branch[position], self.inputs[position], branch)
+        return skip + branch
+
+
 class Tape:
-    """The forward pass of a network on a batch, kept for :meth:`vjp`."""
+    """The forward pass of a network on a batch, kept for :meth:`vjp`.
+
+    ``pre[i]`` is layer ``i``'s output before φ (for a residual block: its output, φ_out
+    included; the block's own record is in ``blocks[i]``).
+    """
 
     def __init__(self, net: TargetNet, x: Any):
         self.net = net
         self.inputs: list[Any] = []
         self.pre: list[Any] = []
+        self.blocks: dict[int, _BlockTape] = {}
+        activation = net.activation_function
         h = x
         for index, layer in enumerate(net.layers):
             self.inputs.append(h)
-            h = layer.forward(h)
+            if isinstance(layer, ResidualBlock):
+                self.blocks[index] = _BlockTape(layer, activation, h)
+                h = self.blocks[index].output
+            else:
+                h = layer.forward(h)
             self.pre.append(h)
             if net.is_activated(index):
-                h = net.activation_function.forward(h)
+                h = activation.forward(h)
         self.output = h
 
     def vjp(self, cotangent: Any) -> Any:
@@ -156,6 +199,8 @@ class Tape:
             x = self.inputs[index]
             if isinstance(layer, LinearLayer):
                 grad = _linear_vjp(layer, x, grad)
+            elif isinstance(layer, ResidualBlock):
+                grad = self.blocks[index].vjp(activation, x, grad)
             elif isinstance(layer, Flatten):
                 grad = namespace(grad).reshape(grad, tuple(int(s) for s in x.shape))
             elif isinstance(layer, (AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d)):

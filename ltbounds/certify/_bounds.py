@@ -63,25 +63,58 @@ from ltbounds.certify._symbolic import (
     product_relaxation,
     relu_like_relaxation,
 )
-from ltbounds.nets import Flatten, LinearLayer, TargetNet
+from ltbounds.errors import InvalidInput
+from ltbounds.nets import Flatten, LinearLayer, ResidualBlock, TargetNet
 
 
 # --------------------------------------------------------------------- network enclosures
+def _linear_op(layer: LinearLayer) -> tuple[LinearOp, np.ndarray | None]:
+    bias = None
+    if layer.bias is not None:
+        bias = layer.bias.reshape(-1, *([1] * (layer.weight.ndim - 2)))
+    return LinearOp.like(layer, layer.weight), bias
+
+
 class RigorousNet:
-    """Outward-rounded interval bound propagation of a :class:`TargetNet` (batched boxes)."""
+    """Outward-rounded interval bound propagation of a :class:`TargetNet` (batched boxes).
+
+    Residual blocks (``y = φ_out(skip(x) + branch(x))``) are enclosed piece by piece: the
+    branch layer by layer (φ between its layers), the skip (identity, or its projection), their
+    sum outward rounded, then φ_out. Branch and skip see the same ``x``, so the sum of their
+    enclosures is sound but not tight.
+    """
 
     def __init__(self, net: TargetNet):
         self.net = net
         self.ops: dict[int, tuple[LinearOp, np.ndarray | None]] = {}
+        self.blocks: dict[int, tuple[list[tuple[LinearOp, np.ndarray | None]], tuple[LinearOp, np.ndarray | None] | None]] = {}
         for index, layer in enumerate(net.layers):
             if isinstance(layer, LinearLayer):
-                bias = None
-                if layer.bias is not None:
-                    bias = layer.bias.reshape(-1, *([1] * (layer.weight.ndim - 2)))
-                self.ops[index] = (LinearOp.like(layer, layer.weight), bias)
+                self.ops[index] = _linear_op(layer)
+            elif isinstance(layer, ResidualBlock):
+                branch = [_linear_op(inner) for inner in layer.branch]
+                skip = None if layer.skip is None else _linear_op(layer.skip)
+                self.blocks[index] = (branch, skip)
+
+    def enclose_block(self, index: int, x: Interval) -> tuple[Interval, Interval]:
+        """``(enclosure of skip(x) + branch(x), block output)`` of residual block ``index``."""
+        layer = self.net.layers[index]
+        activation = self.net.activation_function
+        branch, skip = self.blocks[index]
+        h = x
+        for position, (op, bias) in enumerate(branch):
+            h = enclose_linear(op, h, bias=bias)
+            if position < len(branch) - 1:
+                h = activation_image(activation, h)
+        s = x if skip is None else enclose_linear(skip[0], x, bias=skip[1])
+        total = add(s, h)
+        return total, activation_image(activation, total) if layer.activation_out else total
 
     def enclose(self, box: Interval) -> list[tuple[Interval | None, Interval]]:
-        """Per layer ``(pre-activation enclosure or None, output enclosure)`` on a box batch."""
+        """Per layer ``(pre-activation enclosure or None, output enclosure)`` on a box batch.
+
+        For a residual block the first entry is the enclosure of ``skip(x) + branch(x)``.
+        """
         out: list[tuple[Interval | None, Interval]] = []
         x = box
         activation = self.net.activation_function
@@ -90,6 +123,11 @@ class RigorousNet:
                 op, bias = self.ops[index]
                 pre = enclose_linear(op, x, bias=bias)
                 x = activation_image(activation, pre) if self.net.is_activated(index) else pre
+                out.append((pre, x))
+            elif index in self.blocks:
+                pre, x = self.enclose_block(index, x)
+                if self.net.is_activated(index):
+                    x = activation_image(activation, x)
                 out.append((pre, x))
             else:
                 x = enclose_structural(layer, x)
@@ -406,6 +444,9 @@ class Engine:
         t_enc = self.target.enclose(box)
         s_enc = self.ticket.enclose(box)
         separate_out = subtract(s_enc[-1][1], t_enc[-1][1])
+        if self.alignment.residual:
+            # No per-copy transitions through residual blocks yet: the separate enclosure.
+            return separate_out, separate_out
         activation = self.alignment.target.activation_function
         first = self.alignment.transitions[0].incoming
         batch = box[0].shape[0]
@@ -475,6 +516,8 @@ class Engine:
     def symbolic_bytes(self) -> int:
         """Rough bytes one box needs in :meth:`differential` with ``symbolic=True``."""
         target = self.alignment.target
+        if self.alignment.residual:
+            return 0
         shapes = [tuple(s) for s in target.shapes]
         for transition in self.alignment.transitions:
             index = transition.target_layer
@@ -485,6 +528,11 @@ class Engine:
     def composition(self) -> np.ndarray:
         """Per output unit, an upper bound of ``sup |f̂_j − f_j|`` over the domain box."""
         target = self.alignment.target
+        if self.alignment.residual:
+            raise InvalidInput(
+                f"target {target.name!r} has residual blocks: the per-copy composition bound does "
+                "not cover them yet (use the 'separate' or 'ibp' method)"
+            )
         low, high = target.input_domain
         box = (np.full((1, *target.input_shape), low), np.full((1, *target.input_shape), high))
         t_enc = self.target.enclose(box)
@@ -529,11 +577,18 @@ class Engine:
                     names = ("pos", "neg")
                 else:
                     names = ("linear",)
+                reach = {name: x_bound for name in names}
+                if activation.relu_like:
+                    # E⁺ multiplies φ(x̂) and E⁻ multiplies φ(−x̂): bound each by its own
+                    # range (on a nonnegative box φ(−x̂) = 0 for ReLU, and the construction
+                    # leaves E⁻ = w unrealised there; LEMMAS.md 3 (A)).
+                    plus, minus = self._univariate_reach(transition, h_in, s_in, e_primary)
+                    reach = {"pos": np.minimum(x_bound, plus), "neg": np.minimum(x_bound, minus)}
                 own = np.zeros(k)
                 for name in names:
                     coefficient = up(np.abs(ops[name].weight) + ops[name + "_rad"].weight)
                     coefficient = sum_up(coefficient, axis=kernel_axes) if kernel_axes else coefficient
-                    own = up(own + sum_up(up(coefficient * x_bound[None, :]), axis=1))
+                    own = up(own + sum_up(up(coefficient * reach[name][None, :]), axis=1))
                 s_uni = s_enc[transition.univariate_layer][1]
                 constant = (np.zeros((1, k, *([1] * spatial_dims))),) * 2
                 if len(transition.free_units):
@@ -557,6 +612,31 @@ class Engine:
                 if layer.kind == "flatten":
                     errors = np.repeat(errors, math.prod(target.shapes[t_index][1:]))
         return errors
+
+    def _univariate_reach(
+        self, transition: Transition, h_in: Interval, s_in: Interval, e_primary: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per target input unit, upper bounds of ``sup |φ(x̂)|`` and ``sup |φ(−x̂)|`` on the box.
+
+        ``x̂`` (the value the univariate readers see) lies in ``h ± e`` (target value and the
+        primary copy's error bound) and in the ticket's own enclosure of that copy.
+        """
+        activation = self.alignment.target.activation_function
+        axes = tuple(range(2, h_in[0].ndim))
+        low = h_in[0].min(axis=axes)[0] if axes else h_in[0][0]
+        high = h_in[1].max(axis=axes)[0] if axes else h_in[1][0]
+        low, high = down(low - e_primary), up(high + e_primary)
+        slots = transition.primary_slot
+        has = slots >= 0
+        channels = transition.incoming.channels[np.maximum(slots, 0)]
+        s_low = s_in[0][:, channels].min(axis=axes)[0] if axes else s_in[0][0, channels]
+        s_high = s_in[1][:, channels].max(axis=axes)[0] if axes else s_in[1][0, channels]
+        low = np.where(has, np.maximum(low, s_low), low)
+        high = np.where(has, np.minimum(high, s_high), high)
+        high = np.maximum(high, low)
+        plus = magnitude(activation_image(activation, (low, high)))
+        minus = magnitude(activation_image(activation, (-high, -low)))
+        return plus, minus
 
     def _composition_remainder(self, transition: Transition, x_bound: np.ndarray) -> np.ndarray:
         """Σ_{i,r} min(S2/2·B2·m², |φ''(0)|/2·B2·m² + T/6·A3·m³) per tracked copy (upper)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,13 @@ from ltbounds.certify._report import CertificationReport, MethodBound, judge
 from ltbounds.certify._rigorous import subtract, up
 from ltbounds.errors import InvalidInput
 from ltbounds.nets import TargetNet
-from ltbounds.validation import check_int, check_positive
+from ltbounds.validation import (
+    check_int,
+    check_memory,
+    check_positive,
+    check_samples,
+    memory_budget,
+)
 
 #: The built-in methods, in the order they run.
 METHODS = ("composition", "ibp", "separate")
@@ -31,6 +38,11 @@ DEFAULT_SAMPLES = 10_000
 DEFAULT_RESTARTS = 8
 DEFAULT_STEPS = 40
 DEFAULT_BUDGET = 16
+#: Most steps of one attack run (each is a forward and a backward pass of both networks).
+MAX_STEPS = 100_000
+#: Least memory per box of the branch and bound, per input entry: the box's two corners for
+#: each network (the symbolic bounds take more; they are batched under their own budget).
+BYTES_PER_BOX_ENTRY = 32
 
 Progress = Callable[[str, int, int], None]
 
@@ -105,7 +117,7 @@ SYMBOLIC_BUDGET_BYTES = 512 * 2**20
 
 def _branch_and_bound(context: CertifyContext) -> Any:
     per_box = context.engine.symbolic_bytes()
-    symbolic = per_box <= SYMBOLIC_BUDGET_BYTES
+    symbolic = per_box <= SYMBOLIC_BUDGET_BYTES and not context.alignment.residual
     batch = max(1, min(16, SYMBOLIC_BUDGET_BYTES // max(per_box, 1) // 2)) if symbolic else 16
     return context.cached(
         "bnb",
@@ -132,8 +144,13 @@ def _ibp(context: CertifyContext) -> MethodBound:
             "boxes": result.boxes,
             "evaluated": result.evaluated,
             "symbolic": result.symbolic,
-            "what": "differential interval bound propagation"
-            + (" with symbolic (affine) bounds" if result.symbolic else ""),
+            "what": (
+                "interval bound propagation of each network separately (residual blocks: no "
+                "differential transitions yet), with branch and bound"
+                if context.alignment.residual
+                else "differential interval bound propagation"
+                + (" with symbolic (affine) bounds" if result.symbolic else "")
+            ),
         },
     )
 
@@ -223,11 +240,17 @@ def certify(
         if not hasattr(ticket, needed):
             raise InvalidInput(f"ticket is a {type(ticket).__name__}; expected a Ticket")
     eps = check_positive("eps", ticket.metadata.get("eps") if eps is None else eps)
-    samples = check_int("samples", samples, minimum=1)
+    samples = check_samples("samples", samples, target.input_shape)
     seed = check_int("seed", seed, minimum=0, maximum=2**64 - 1)
-    restarts = check_int("restarts", restarts, minimum=1)
-    steps = check_int("steps", steps, minimum=0)
+    restarts = check_int("restarts", restarts, minimum=1, maximum=samples)  # starts from sampled inputs
+    steps = check_int("steps", steps, minimum=0, maximum=MAX_STEPS)
     budget = check_int("budget", budget, minimum=1)
+    entries = math.prod(target.input_shape)
+    check_memory(
+        f"branch and bound over budget={budget:,} boxes of shape {tuple(target.input_shape)}",
+        float(budget) * BYTES_PER_BOX_ENTRY * entries,
+        memory_budget(),
+    )
     chosen: list[Callable[[CertifyContext], MethodBound]] = []
     if not methods:
         raise InvalidInput("methods=() must name at least one certification method")
@@ -248,6 +271,8 @@ def certify(
     attacked = attack(target, ticket_net, starts_inf, starts_two, steps=steps, progress=progress)
 
     bounds: dict[str, MethodBound] = {}
+    if alignment.residual:  # the per-copy composition bound does not cover residual blocks
+        chosen = [method for method in chosen if method is not _composition] or [_separate]
     for method in chosen:
         bound = method(context)
         if not isinstance(bound, MethodBound):

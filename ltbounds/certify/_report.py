@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ltbounds.certify._empirical import Witness
-from ltbounds.errors import BoundViolation
+from ltbounds.errors import BoundViolation, ModelFormatError
 from ltbounds.verdict import Status, Verdict
 
 
@@ -248,4 +248,120 @@ def judge(
     )
 
 
-__all__ = ["CertificationReport", "MethodBound", "judge"]
+# -- report files ------------------------------------------------------------------------------
+#: ``format`` of a certification report file (``certify -o`` / ``--report DIR``).
+REPORT_FORMAT = "ltbounds-certify-report"
+#: The report-file version written; readers refuse any other.
+REPORT_VERSION = 1
+#: Largest report file read.
+MAX_REPORT_BYTES = 64 * 2**20
+#: Numbers of a recomputed report must agree with the recorded ones to this relative tolerance
+#: (the same code on the same libraries gives identical bits; the slack only absorbs a BLAS
+#: build summing in another order). Verdicts must agree exactly.
+RECOMPUTE_RTOL = 1e-9
+#: Keys compared by :func:`compare_reports`, in the order a mismatch is reported.
+_COMPARED = (
+    "target", "eps", "input_box", "verdict", "eps_status", "certified_by", "samples", "restarts",
+    "steps", "budget", "seed", "sampled_error", "attacked_error", "certified_error",
+    "sampled_error_l2", "attacked_error_l2", "certified_error_l2", "methods",
+    "witness_lower_bounds",
+)  # fmt: skip
+_IGNORED_METHOD_KEYS = {"seconds"}
+
+
+def read_report(path: Any) -> dict[str, Any]:
+    """A certification report file, checked to be one this ltbounds reads.
+
+    ``path`` is the JSON file or a ``--report`` folder (then its ``certify.json``).
+
+    Raises
+    ------
+    ModelFormatError
+        Missing, too large or not JSON; another ``format``; an unknown ``version``; no
+        ``inputs`` (the recorded target, ticket and settings).
+    """
+    import json  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    where = Path(path)
+    if where.is_dir():
+        where = where / "certify.json"
+    if not where.is_file():
+        raise ModelFormatError(f"report {where}: no such file")
+    if where.stat().st_size > MAX_REPORT_BYTES:
+        raise ModelFormatError(f"report {where} is larger than {MAX_REPORT_BYTES:,} bytes")
+    try:
+        document = json.loads(where.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ModelFormatError(f"report {where} is not JSON ({type(exc).__name__})") from None
+    if not isinstance(document, dict) or document.get("format") != REPORT_FORMAT:
+        shown = document.get("format") if isinstance(document, dict) else type(document).__name__
+        raise ModelFormatError(f"report {where} has format {shown!r}; expected {REPORT_FORMAT!r}")
+    if document.get("version") != REPORT_VERSION:
+        raise ModelFormatError(
+            f"report {where} has version {document.get('version')!r}; this ltbounds reads version "
+            f"{REPORT_VERSION}"
+        )
+    inputs = document.get("inputs")
+    if not isinstance(inputs, dict) or not isinstance(inputs.get("target"), str) or not isinstance(
+        inputs.get("ticket"), str
+    ):
+        raise ModelFormatError(f"report {where} records no 'inputs' (target, ticket, settings)")
+    return document
+
+
+def compare_reports(recorded: dict[str, Any], recomputed: dict[str, Any]) -> str | None:
+    """None when ``recomputed`` matches ``recorded``; else a one-line reason (the first difference).
+
+    Verdicts, names and counts must be equal; numbers agree to :data:`RECOMPUTE_RTOL`
+    relative; timings are ignored.
+    """
+    for key in _COMPARED:
+        reason = _differ(key, recorded.get(key), recomputed.get(key))
+        if reason is not None:
+            return reason
+    return None
+
+
+def _differ(where: str, old: Any, new: Any) -> str | None:
+    import math  # noqa: PLC0415
+
+    if isinstance(old, dict) and isinstance(new, dict):
+        if set(old) - _IGNORED_METHOD_KEYS != set(new) - _IGNORED_METHOD_KEYS:
+            return f"{where}: recorded keys {sorted(old)} but recomputed {sorted(new)}"
+        for key in old:
+            if key in _IGNORED_METHOD_KEYS:
+                continue
+            reason = _differ(f"{where}.{key}", old[key], new[key])
+            if reason is not None:
+                return reason
+        return None
+    if isinstance(old, list) and isinstance(new, list):
+        if len(old) != len(new):
+            return f"{where}: recorded {len(old)} entries, recomputed {len(new)}"
+        for index, (a, b) in enumerate(zip(old, new, strict=True)):
+            reason = _differ(f"{where}[{index}]", a, b)
+            if reason is not None:
+                return reason
+        return None
+    numbers = (int, float)
+    if isinstance(old, numbers) and isinstance(new, numbers) and not isinstance(old, bool) and not isinstance(new, bool):
+        if old == new or math.isclose(old, new, rel_tol=RECOMPUTE_RTOL, abs_tol=0.0):
+            return None
+        return f"{where}: recorded {old!r}, recomputed {new!r}"
+    if old != new:
+        return f"{where}: recorded {old!r}, recomputed {new!r}"
+    return None
+
+
+__all__ = [
+    "MAX_REPORT_BYTES",
+    "RECOMPUTE_RTOL",
+    "REPORT_FORMAT",
+    "REPORT_VERSION",
+    "CertificationReport",
+    "MethodBound",
+    "compare_reports",
+    "judge",
+    "read_report",
+]

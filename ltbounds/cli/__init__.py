@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     an ``LtboundsError`` prints one line and returns its ``exit_code`` (1 for bad input);
     anything else is a bug and propagates with its traceback.
     """
+    from ltbounds.provenance import set_command  # noqa: PLC0415
+
+    set_command(["ltbounds", *(sys.argv[1:] if argv is None else argv)])
     try:
         result = app(args=argv, prog_name="ltbounds", standalone_mode=False)
     except LtboundsError as error:

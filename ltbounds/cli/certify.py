@@ -8,11 +8,22 @@ Exit codes: 0 when the sandwich holds (whether or not eps is certified: the verd
 ``--json`` prints one object with at least the keys ``target``, ``ticket``, ``eps``,
 ``sampled_error``, ``attacked_error``, ``certified_error``, ``certified_by``, ``margin``,
 ``verdict``, ``eps_status``, ``samples``, ``seconds`` and ``methods`` (per method ``linf``,
-``l2``, ``seconds``); ``-o`` writes the same object, with the witness inputs, atomically.
+``l2``, ``seconds``); ``-o FILE`` writes the report file atomically: the same object with the
+witness inputs, ``format`` (``ltbounds-certify-report``), ``version``, ``inputs`` (TARGET as
+given, the ticket's path and SHA-256, the target's fingerprint, every setting) and
+``provenance`` (seed, versions, backend, command). ``--report DIR`` writes it as
+``DIR/certify.json`` plus a Markdown summary ``DIR/certify.md``.
+
+``--check-report REPORT`` (a report file or ``--report`` folder, instead of TARGET TICKET)
+recomputes the certification from the recorded inputs: exit 0 when verdicts and numbers agree
+(to a relative 1e-9; timings ignored), exit 4 with a one-line ``MISMATCH:`` reason otherwise;
+``--json`` prints ``{"report", "match", "reason"}``. A report of an unknown version is refused
+(exit 1).
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +33,7 @@ from rich.table import Table
 
 from ltbounds.certify import METHODS, certify
 from ltbounds.certify._core import DEFAULT_BUDGET, DEFAULT_RESTARTS, DEFAULT_SAMPLES, DEFAULT_STEPS
+from ltbounds.certify._report import REPORT_FORMAT, REPORT_VERSION, compare_reports, read_report
 from ltbounds.cli._common import (
     JsonOption,
     dumps,
@@ -32,7 +44,9 @@ from ltbounds.cli._common import (
 )
 from ltbounds.errors import BoundViolation, InvalidInput
 from ltbounds.nets.resolve import resolve_target
-from ltbounds.ticket import Ticket
+from ltbounds.provenance import provenance
+from ltbounds.ticket import Ticket, target_fingerprint
+from ltbounds.validation import check_output_path
 from ltbounds.verdict import Status
 
 _STYLE = {
@@ -84,8 +98,8 @@ def report_table(document: dict[str, Any]) -> Table:
 
 
 def certify_command(
-    target: Annotated[str, typer.Argument(help="Embedded target name (e.g. digits_cnn_relu) or an .npz file.")],
-    ticket: Annotated[Path, typer.Argument(help="Ticket file written by 'ltbounds construct'.")],
+    target: Annotated[str | None, typer.Argument(help="Embedded target name (e.g. digits_cnn_relu) or an .npz file.")] = None,
+    ticket: Annotated[Path | None, typer.Argument(help="Ticket file written by 'ltbounds construct'.")] = None,
     samples: Annotated[int, typer.Option(help="Uniform domain inputs at which to measure the error.")] = DEFAULT_SAMPLES,
     restarts: Annotated[int, typer.Option(help="Gradient-attack runs per norm, from the best sampled inputs.")] = DEFAULT_RESTARTS,
     steps: Annotated[int, typer.Option(help="Steps of every attack run.")] = DEFAULT_STEPS,
@@ -96,37 +110,51 @@ def certify_command(
         list[str] | None, typer.Option("--method", help=f"Certification method (repeatable): {', '.join(METHODS)}.")
     ] = None,
     sidecar: Annotated[Path | None, typer.Option(help="Architecture sidecar JSON for an .npz target.")] = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Also write the report (JSON, with witness inputs).")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Also write the report (JSON, with witness inputs and provenance).")] = None,
+    report_dir: Annotated[
+        Path | None, typer.Option("--report", help="Also write the report to this folder: certify.json (as -o) and certify.md.")
+    ] = None,
+    check_report: Annotated[
+        Path | None,
+        typer.Option("--check-report", help="Recompute a report (its JSON file or --report folder) from its recorded inputs; exit 0 when it matches, 4 when not."),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Sampled, attacked and certified error of TICKET against TARGET: the sandwich check."""
+    if check_report is not None:
+        if target is not None or ticket is not None:
+            raise InvalidInput("give either TARGET TICKET or --check-report REPORT, not both")
+        _check_report(check_report, json_output)
+        return
+    if target is None or ticket is None:
+        raise InvalidInput("give TARGET and TICKET (or --check-report REPORT)")
+    if output is not None:
+        check_output_path("output", output)
+    if report_dir is not None:
+        if report_dir.exists() and not report_dir.is_dir():
+            raise InvalidInput(f"report={str(report_dir)!r} is a file; expected a folder")
+        check_output_path("report", report_dir / "certify.json")
     net = resolve_target(target, sidecar=sidecar)
     loaded = Ticket.load(ticket)
     methods = tuple(method) if method else METHODS
     for name in methods:
         if name not in METHODS:
             raise InvalidInput(f"method={name!r} must be one of {', '.join(map(repr, METHODS))}")
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=stderr_console,
-        transient=True,
-        disable=json_output,
-    ) as bar:
-        task = bar.add_task("certify", total=1)
-
-        def progress(message: str, done: int, total: int) -> None:
-            bar.update(task, description=message, completed=done, total=total)
-
-        report = certify(
-            net, loaded, eps=eps, samples=samples, seed=seed, restarts=restarts, steps=steps,
-            budget=budget, methods=methods, progress=progress,
-        )
+    settings = {
+        "target": target, "ticket": str(ticket.resolve()), "sidecar": None if sidecar is None else str(sidecar.resolve()),
+        "samples": samples, "restarts": restarts, "steps": steps, "budget": budget, "seed": seed,
+        "eps": eps, "methods": list(methods),
+    }  # fmt: skip
+    report = _run(net, loaded, settings, show_progress=not json_output)
     document = {"ticket": str(ticket), **report.to_dict()}
-    if output is not None:
-        write_text_atomic(output, dumps({"ticket": str(ticket), **report.to_dict(inputs=True)}) + "\n")
+    if output is not None or report_dir is not None:
+        full = report_document(report, settings, ticket=ticket, net=net)
+        text = dumps(full) + "\n"
+        if output is not None:
+            write_text_atomic(output, text)
+        if report_dir is not None:
+            write_text_atomic(report_dir / "certify.json", text)
+            write_text_atomic(report_dir / "certify.md", report_markdown(full))
     if json_output:
         emit_json(document)
     else:
@@ -137,9 +165,124 @@ def certify_command(
         raise BoundViolation(f"FALSIFIED: {report.verdict.detail}")
 
 
+def _run(net: Any, loaded: Ticket, settings: dict[str, Any], *, show_progress: bool) -> Any:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=stderr_console,
+        transient=True,
+        disable=not show_progress,
+    ) as bar:
+        task = bar.add_task("certify", total=1)
+
+        def progress(message: str, done: int, total: int) -> None:
+            bar.update(task, description=message, completed=done, total=total)
+
+        return certify(
+            net, loaded, eps=settings["eps"], samples=settings["samples"], seed=settings["seed"],
+            restarts=settings["restarts"], steps=settings["steps"], budget=settings["budget"],
+            methods=tuple(settings["methods"]), progress=progress,
+        )
+
+
+def report_document(report: Any, settings: dict[str, Any], *, ticket: Path, net: Any) -> dict[str, Any]:
+    """The report file: format and version, the recorded inputs, provenance and the numbers.
+
+    ``inputs`` holds everything ``--check-report`` needs to recompute it: the TARGET as given,
+    the ticket's absolute path and SHA-256, the target's fingerprint, and every setting.
+    """
+    inputs = {
+        **settings,
+        "ticket_sha256": _sha256(ticket),
+        "target_fingerprint": target_fingerprint(net),
+    }
+    return {
+        "format": REPORT_FORMAT,
+        "version": REPORT_VERSION,
+        "inputs": inputs,
+        "provenance": provenance(seed=settings["seed"]),
+        "ticket": str(ticket),
+        **report.to_dict(inputs=True),
+    }
+
+
+def report_markdown(document: dict[str, Any]) -> str:
+    """A short human summary of a report document (``certify.md`` of ``--report``)."""
+    origin = document["provenance"]
+    lines = [
+        f"# certify: {document['target']}",
+        "",
+        f"verdict: **{document['verdict']}**: {document['verdict_detail']}",
+        "",
+        "| quantity | ∞-norm | 2-norm | kind |",
+        "|---|---|---|---|",
+        f"| sampled ({document['samples']} points) | {document['sampled_error']:.6g} | {document['sampled_error_l2']:.6g} | statistical |",
+        f"| attacked | {document['attacked_error']:.6g} | {document['attacked_error_l2']:.6g} | statistical |",
+    ]
+    for name, bound in document["methods"].items():
+        lines.append(f"| certified: {name} | {_md(bound['linf'])} | {_md(bound['l2'])} | rigorous |")
+    lines += [
+        f"| eps | {document['eps']:g} | | |",
+        "",
+        f"Report format {document['format']} version {document['version']}; ltbounds {origin['ltbounds']}, "
+        f"seed {origin['seed']}, backend {origin['backend']}; command: `{' '.join(origin['command'])}`.",
+        "Recompute with `ltbounds certify --check-report <this folder>`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _md(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+#: Exit code of ``--check-report`` when the recomputation differs from the report.
+MISMATCH_EXIT_CODE = 4
+
+
+def _check_report(path: Path, json_output: bool) -> None:
+    """Recompute the report at ``path`` from its recorded inputs and compare (see ``--check-report``)."""
+    recorded = read_report(path)
+    inputs = recorded["inputs"]
+    reason = None
+    ticket = Path(inputs["ticket"])
+    if not ticket.is_file():
+        reason = f"the recorded ticket {ticket} no longer exists"
+    elif _sha256(ticket) != inputs.get("ticket_sha256"):
+        reason = f"the recorded ticket {ticket} has changed since the report (SHA-256 differs)"
+    recomputed: dict[str, Any] = {}
+    if reason is None:
+        sidecar = inputs.get("sidecar")
+        net = resolve_target(inputs["target"], sidecar=None if sidecar is None else Path(sidecar))
+        if target_fingerprint(net) != inputs.get("target_fingerprint"):
+            reason = f"the recorded target {inputs['target']!r} has changed since the report (fingerprint differs)"
+        else:
+            report = _run(net, Ticket.load(ticket), inputs, show_progress=not json_output)
+            recomputed = report.to_dict(inputs=True)
+            reason = compare_reports(recorded, recomputed)
+    if json_output:
+        emit_json({"report": str(path), "match": reason is None, "reason": reason})
+    elif reason is None:
+        stdout_console.print(f"MATCH: {path} recomputes to the same verdict and numbers ({recorded['verdict']})")
+    if reason is not None:
+        if not json_output:
+            stderr_console.print(f"MISMATCH: {reason}", soft_wrap=True, markup=False)
+        raise typer.Exit(MISMATCH_EXIT_CODE)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``certify`` to the CLI."""
     app.command("certify")(certify_command)
 
 
-__all__ = ["certify_command", "register", "report_table"]
+__all__ = ["MISMATCH_EXIT_CODE", "certify_command", "register", "report_document", "report_markdown", "report_table"]

@@ -17,7 +17,14 @@ from ltbounds.construct.width import default_rho
 from ltbounds.errors import InvalidInput
 from ltbounds.nets import TargetNet, list_embedded
 from ltbounds.nets.resolve import resolve_target
-from ltbounds.validation import check_open_unit, check_positive
+from ltbounds.provenance import provenance
+from ltbounds.validation import (
+    check_int,
+    check_open_unit,
+    check_output_path,
+    check_positive,
+    check_samples,
+)
 
 
 def load_target_for(spec: str, activation: str | None, sidecar: Path | None) -> TargetNet:
@@ -62,6 +69,7 @@ def build_row(
     """Construct one ticket and measure it; returns the public JSON row and the ticket."""
     check_positive("eps", eps)
     check_open_unit("delta", delta)
+    check_samples("samples", samples, target.input_shape, minimum=0)
     start = time.perf_counter()
     with construction_progress(show_progress) as bar:
         task = bar.add_task(f"{target.name} ({depth})", total=target.depth)
@@ -99,6 +107,7 @@ def build_row(
         "max_sampled_error": max_sampled_error(target, ticket, samples, seed) if samples else None,
         **digits_scores(target, ticket),
         "seconds": seconds,
+        "provenance": provenance(seed=seed),
     }
     return row, ticket
 
@@ -171,6 +180,15 @@ def construct_command(
     """Prune a random source network into a ticket that approximates TARGET."""
     if depth not in DEPTHS:
         raise InvalidInput(f"depth={depth!r} must be one of {', '.join(map(repr, DEPTHS))}")
+    # Every option is checked before the (possibly long) construction starts.
+    check_output_path("output", output)
+    check_positive("eps", eps)
+    check_open_unit("delta", delta)
+    check_int("seed", seed, minimum=0, maximum=2**64 - 1)
+    if rho is not None:
+        check_int("rho", rho, minimum=1)
+    if param_eps is not None:
+        check_positive("param_eps", param_eps)
     net = load_target_for(target, activation, sidecar)
     row, ticket = build_row(
         net, eps=eps, delta=delta, depth=depth, rho=rho, param_eps=param_eps, seed=seed,

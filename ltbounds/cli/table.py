@@ -168,7 +168,7 @@ def table_command(
         raise InvalidInput(f"--format {fmt!r} must be one of {', '.join(tables.FORMATS)}")
     eps = check_positive("--eps", eps)
     delta = check_open_unit("--delta", delta)
-    seed = check_int("--seed", seed, minimum=0)
+    seed = check_int("--seed", seed, minimum=0, maximum=2**64 - 1)
     mode = tables.parse_constant(constant)
     if mode == "fitted":
         tables.fitted_constants()

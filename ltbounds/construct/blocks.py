@@ -19,6 +19,7 @@ zero padding. Each block also returns the realised per-output error pieces from 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,7 +166,12 @@ def _solve_biases(
 
 
 def _choose_copies(
-    out_total: int, copies: int, out_unit: np.ndarray, missed: np.ndarray, score: np.ndarray
+    out_total: int,
+    copies: int,
+    out_unit: np.ndarray,
+    missed: np.ndarray,
+    score: np.ndarray,
+    available: np.ndarray | None = None,
 ) -> np.ndarray:
     """Usable output copies: those none of whose subset sums missed its tolerance.
 
@@ -173,18 +179,31 @@ def _choose_copies(
     pruned (the next layer does not read it). So that failures cannot cascade, every target
     unit keeps at least half of its copies: where fewer are clean, the half with the smallest
     pre-activation error bound, and their misses are reported. Output layers (one copy) keep
-    everything.
+    everything. ``available`` (residual blocks: the copies whose skip contribution is usable)
+    restricts the choice to those copies; without it the rule above is unchanged.
     """
-    if copies == 1:
+    if copies == 1 and available is None:
         return np.ones(out_total, dtype=bool)
     bad = np.zeros(out_total, dtype=bool)
     np.logical_or.at(bad, out_unit, missed)
-    usable = ~bad.reshape(-1, copies)
-    floor = (copies + 1) // 2
+    if available is None:
+        usable = ~bad.reshape(-1, copies)
+        floor = (copies + 1) // 2
+        short = np.count_nonzero(usable, axis=1) < floor
+        if short.any():
+            ranks = np.argsort(np.argsort(score.reshape(-1, copies)[short], axis=1, kind="stable"), axis=1)
+            usable[short] = ranks < floor
+        return usable.reshape(-1)
+    allowed = np.asarray(available, dtype=bool).reshape(-1, copies)
+    if copies == 1:
+        return allowed.reshape(-1).copy()
+    usable = ~bad.reshape(-1, copies) & allowed
+    floor = np.minimum((copies + 1) // 2, np.count_nonzero(allowed, axis=1))
     short = np.count_nonzero(usable, axis=1) < floor
     if short.any():
-        ranks = np.argsort(np.argsort(score.reshape(-1, copies)[short], axis=1, kind="stable"), axis=1)
-        usable[short] = ranks < floor
+        masked = np.where(allowed[short], score.reshape(-1, copies)[short], np.inf)
+        ranks = np.argsort(np.argsort(masked, axis=1, kind="stable"), axis=1)
+        usable[short] = (ranks < floor[short][:, None]) & allowed[short]
     return usable.reshape(-1)
 
 
@@ -202,10 +221,11 @@ def _finish(
     in_units: int,
     kernel_entries: int,
     stats: dict[str, Any],
+    available: np.ndarray | None = None,
 ) -> tuple[LayerOutcome, np.ndarray]:
     """Choose usable copies, drop what feeds unusable ones, and summarise the layer."""
     missed = problem_errors > tolerance
-    usable = _choose_copies(out_total, copies, unit_of_problem, missed, preactivation)
+    usable = _choose_copies(out_total, copies, unit_of_problem, missed, preactivation, available)
     flat = np.concatenate(kept) if kept else np.zeros(0, np.int64)
     unit = flat // (in_units * kernel_entries)
     keep = (unit >= out_total) | usable[np.minimum(unit, out_total - 1)]
@@ -239,6 +259,9 @@ def build_copy_layer(
     activation: Activation,
     objective: str,
     max_candidates: int,
+    available: np.ndarray | None = None,
+    constant_offset: np.ndarray | None = None,
+    constant_map: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[LayerOutcome, np.ndarray, np.ndarray, np.ndarray]:
     """Realise ``target_layer`` from ρ copies of its inputs (LEMMAS.md 2.6).
 
@@ -246,6 +269,12 @@ def build_copy_layer(
     ``output_constants`` constant units follow. Each instance searches the usable copies of
     its input in windows of ``max_candidates``. Returns the outcome, the output ``copies``
     array, their usable mask and the exact values (after φ) of the new constant units.
+
+    For the layer that closes a residual block (:mod:`ltbounds.construct.residual`):
+    ``available`` (bool, ``(n_out, output_copies)``) limits the usable output copies to those
+    whose skip contribution is usable; the new constants' values are
+    ``constant_map(sums + constant_offset)`` (the skip's constant contribution added before
+    the block's output activation; default map φ, default offset 0).
     """
     weight = target_layer.weight.reshape(target_layer.out_channels, target_layer.in_channels, -1)
     n_out, _, kernel_entries = weight.shape
@@ -297,7 +326,9 @@ def build_copy_layer(
             bias_units, bias_where, bias_values, in_units, kernel_entries, tolerance, objective,
         )
         kept.append(kept_c)
-        constant_values = np.asarray(activation(sums), dtype=np.float64)
+        if constant_offset is not None:
+            sums = sums + constant_offset
+        constant_values = np.asarray((constant_map or activation)(sums), dtype=np.float64)
 
     preactivation = weight_abs * input_carrier.error + parameter_error
     outcome, usable = _finish(
@@ -306,7 +337,9 @@ def build_copy_layer(
         tolerance=tolerance, preactivation=preactivation, weight_abs=weight_abs,
         in_units=in_units, kernel_entries=kernel_entries,
         stats={"problems": int(sum(e.size for e in problem_errors)), "candidates": int(max_candidates)},
+        available=None if available is None else np.asarray(available, dtype=bool).reshape(-1),
     )
+    outcome.stats["own_error"] = float(np.max(parameter_error[usable], initial=0.0))
     copies = (np.arange(n_out)[:, None] * output_copies + np.arange(output_copies)[None, :]).astype(np.int64)
     return outcome, copies, usable.reshape(n_out, output_copies), constant_values
 
@@ -510,6 +543,7 @@ def build_univariate_pair(
                "candidates": int(max_candidates)},
     )
     second.linearisation_error = float(np.max(linearisation[usable_out], initial=0.0))
+    second.stats["own_error"] = float(np.max((parameter_error + linearisation)[usable_out], initial=0.0))
 
     # Univariate units still read by a kept weight keep their input weight; constant units
     # still read keep their bias β.

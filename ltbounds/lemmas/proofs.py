@@ -4,6 +4,7 @@ A proof file is data only (TOML, parsed with ``tomllib``; nothing in it is execu
 one ``[proof]`` table and an ordered array of ``[[obligation]]`` tables::
 
     [proof]
+    version = 1                            # optional: the proof-file format version (1)
     title = "Depth L+1 suffices (Burkholz, NeurIPS 2022)"
     theorem = "burkholz_l_plus_1"          # optional: a key of ltbounds.lemmas.widths.THEOREMS
     source = "arXiv 2205.02321, Theorems 2.5/2.6 [RECONSTRUCTED]"
@@ -44,7 +45,9 @@ else:  # pragma: no cover - version dependent
     import tomli as tomllib
 
 MAX_PROOF_BYTES = 1 << 20
-_PROOF_KEYS = {"title", "theorem", "source", "claim"}
+_PROOF_KEYS = {"title", "theorem", "source", "claim", "version"}
+#: Proof-file format versions this ltbounds reads (``[proof].version``, 1 when absent).
+PROOF_FORMAT_VERSIONS = (1,)
 _OBLIGATION_KEYS = {"id", "statement", "lemma", "parameters", "method", "box", "samples", "seed"}
 
 
@@ -160,6 +163,8 @@ def load_proof(path: str | Path) -> Proof:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise _fail(path, "not UTF-8 text") from None
+    except OSError as error:
+        raise _fail(path, f"cannot read: {error.strerror}") from None
     except tomllib.TOMLDecodeError as error:
         raise _fail(path, f"not valid TOML: {error}") from None
     unknown = sorted(set(data) - {"proof", "obligation"})
@@ -171,6 +176,13 @@ def load_proof(path: str | Path) -> Proof:
     unknown = sorted(set(header) - _PROOF_KEYS)
     if unknown:
         raise _fail(path, f"[proof] has unknown key {unknown[0]!r}; expected {', '.join(sorted(_PROOF_KEYS))}")
+    version = header.get("version", 1)
+    if isinstance(version, bool) or version not in PROOF_FORMAT_VERSIONS:
+        raise _fail(
+            path,
+            f"[proof].version={version!r} is not a proof-file version this ltbounds reads "
+            f"({', '.join(map(str, PROOF_FORMAT_VERSIONS))})",
+        )
     title = _as_text(path, "[proof].title", header.get("title"))
     claim = _as_text(path, "[proof].claim", header.get("claim"))
     source = _as_text(path, "[proof].source", header.get("source"))
@@ -178,7 +190,7 @@ def load_proof(path: str | Path) -> Proof:
     if theorem is not None:
         from ltbounds.lemmas.widths import THEOREMS  # noqa: PLC0415
 
-        if theorem not in THEOREMS:
+        if not isinstance(theorem, str) or theorem not in THEOREMS:
             raise _fail(path, f"[proof].theorem={theorem!r} is not one of {', '.join(THEOREMS)}")
     entries = data.get("obligation")
     if not isinstance(entries, list) or not entries:
@@ -218,6 +230,8 @@ def load_proof(path: str | Path) -> Proof:
                     lemma.parameter(name)
         except InvalidInput as error:
             raise _fail(path, f"{where}: {error}") from None
+        except (TypeError, ValueError, KeyError, ArithmeticError) as error:  # parameters the family does not take
+            raise _fail(path, f"{where}: parameters {parameters!r} do not fit lemma {lemma_name!r} ({type(error).__name__}: {error})") from None
         obligations.append(
             Obligation(identifier, statement, lemma_name, dict(parameters), lemma, method, box, samples, seed)
         )
@@ -271,6 +285,7 @@ def any_falsified(results: list[ObligationResult]) -> bool:
 
 __all__ = [
     "MAX_PROOF_BYTES",
+    "PROOF_FORMAT_VERSIONS",
     "Obligation",
     "ObligationResult",
     "Proof",

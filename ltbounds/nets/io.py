@@ -47,6 +47,7 @@ import math
 import os
 import re
 import struct
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -151,7 +152,8 @@ def read_npz_arrays(
     except ModelFormatError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
-            struct.error, zlib.error, KeyError, NotImplementedError, RuntimeError) as exc:  # fmt: skip
+            struct.error, zlib.error, KeyError, NotImplementedError, RuntimeError,
+            SyntaxError, tokenize.TokenError) as exc:  # fmt: skip  (the last two: a garbled .npy header)
         raise ModelFormatError(
             f"{path}: not a readable .npz archive ({type(exc).__name__}: {_one_line(exc)})"
         ) from None

@@ -1,0 +1,83 @@
+"""``ltbounds demo``: residual rows, the certify fallback, target selection, and
+``ltbounds construct`` on a residual target as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ltbounds.cli.demo import DEMO_TARGETS, RESIDUAL_NOT_CERTIFIED, certify_row
+from ltbounds.construct import construct
+from ltbounds.errors import InvalidInput
+from ltbounds.nets import Conv2d, Dense, Flatten, ResidualBlock, TargetNet, load_embedded
+from ltbounds.ticket import Ticket
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ltbounds", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def small_resnet() -> TargetNet:
+    rng = np.random.default_rng(3)
+    layers = [
+        Conv2d(rng.uniform(-0.5, 0.5, (2, 1, 3, 3)), rng.uniform(-0.1, 0.1, 2), padding=1),
+        ResidualBlock((Conv2d(rng.uniform(-0.5, 0.5, (2, 2, 3, 3)), None, padding=1),)),
+        Flatten(),
+        Dense(rng.uniform(-1, 1, (2, 18)), rng.uniform(-0.1, 0.1, 2)),
+    ]
+    return TargetNet(layers, (1, 3, 3), "relu", (0.0, 1.0), name="small_resnet")
+
+
+def test_demo_runs_the_embedded_residual_cnns() -> None:
+    assert {"digits_resnet_relu", "digits_resnet_tanh"} <= set(DEMO_TARGETS)
+
+
+def test_certify_row_of_a_residual_ticket_is_honest() -> None:
+    target = small_resnet()
+    ticket = construct(target, eps=0.05, rho=4, seed=0)
+    row = certify_row({"seconds": 0.0}, target, ticket, samples=200, seed=1, budget=1)
+    inputs = target.sample_inputs(200, seed=1)
+    if row["verdict"] == RESIDUAL_NOT_CERTIFIED:
+        # certify refuses residual targets: the sampled error alone, and no invented bounds.
+        assert row["certified_error"] is None and row["attacked_error"] is None
+        expected = float(np.max(np.abs(ticket.forward(inputs) - target.forward(inputs))))
+        assert row["max_sampled_error"] == pytest.approx(expected, rel=1e-9, abs=1e-15)
+    else:  # certify handles residual tickets now
+        assert row["max_sampled_error"] <= row["certified_error"]
+    assert row["max_sampled_error"] <= ticket.metadata["predicted_error"]
+
+
+def test_certify_row_does_not_swallow_other_refusals() -> None:
+    target = small_resnet()
+    ticket = construct(target, eps=0.05, rho=3, seed=0)
+    other = TargetNet([Dense(np.ones((1, 2)))], (2,), "relu", name="other")
+    with pytest.raises(InvalidInput):
+        certify_row({"seconds": 0.0}, other, ticket, samples=10, seed=0, budget=1)
+
+
+def test_demo_refuses_unknown_targets_in_one_line() -> None:
+    completed = run_cli("demo", "--targets", "digits_cnn_relu,nope", "--json")
+    assert completed.returncode == 1
+    assert "targets='digits_cnn_relu,nope'" in completed.stderr
+    assert "Traceback" not in completed.stderr and completed.stdout == ""
+
+
+def test_construct_cli_builds_a_residual_ticket(tmp_path) -> None:
+    output = tmp_path / "resnet.npz"
+    completed = run_cli(
+        "construct", "digits_resnet_tanh", "--rho", "4", "--samples", "50", "-o", str(output), "--json"
+    )
+    assert completed.returncode == 0, completed.stderr
+    row = json.loads(completed.stdout)
+    assert row["target"] == "digits_resnet_tanh" and row["rho"] == 4
+    ticket = Ticket.load(output)
+    assert [block["skip_kind"] for block in ticket.residual] == ["identity", "projection"]
+    target = load_embedded("digits_resnet_tanh")
+    ticket.check_target(target)
+    assert row["max_sampled_error"] <= row["predicted_error"]
