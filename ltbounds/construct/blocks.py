@@ -19,6 +19,7 @@ zero padding. Each block also returns the realised per-output error pieces from 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ import numpy as np
 
 from ltbounds.activations import Activation
 from ltbounds.construct.representation import Carrier, always_valid_kernel_positions
-from ltbounds.construct.solve import SubsetSums, solve_problems
+from ltbounds.construct.solve import SubsetSums, retry_spread, solve_problems, solve_spread
 from ltbounds.errors import InvalidInput
 from ltbounds.nets import LinearLayer, SourceNet
 
@@ -37,12 +38,38 @@ CONSTANT_PREACTIVATION = 1.0
 BIAS_WINDOW = 28
 #: The same for the first-layer biases of smooth φ with φ(0) ≠ 0 (sigmoid, softplus): there the
 #: bias must also cancel the offset φ(0)·Σv of scale σ = 1/(λ|φ'(0)|), which needs more bits.
+#: (In the 2L construction that offset grows with the fan-in; see :func:`offset_constant_units`.)
 OFFSET_BIAS_WINDOW = 36
 
 
 def needs_offset_cancellation(activation: Activation) -> bool:
     """True for smooth φ with φ(0) ≠ 0: univariate units then add φ(0)·v to every sum."""
     return not activation.relu_like and activation.value_at_zero != 0
+
+
+def offset_constant_units(activation: Activation, in_units: int, base: int) -> int:
+    """Constant units of a 2L univariate layer whose next layer must cancel φ(0)·Σv.
+
+    The offset of one output is φ(0)·Σ over its terms (an input unit read through one kernel
+    entry) of Σ_S v, the kept weights from that input's univariate units. The budget is one
+    full-scale weight σ per term: |offset| ≤ |φ(0)|·σ·T for T terms. A constant unit read
+    with v ~ U[−σ, σ] contributes, towards either sign, E[max(0, v·φ(β))] = σ·E|φ(β)|/4 on
+    average (β ~ U[−1, 1], the law :func:`univariate_scale` gives such layers), so the reach
+    takes ⌈4|φ(0)|·n_in / E|φ(β)|⌉ more units than the ``base`` ones (max(ρ₁, window),
+    which keep the subset-sum lemma's precision): per kernel entry a term is one input unit,
+    and a bias read through P always-valid entries has P·n_in terms and P·units candidates,
+    so the same count serves both. For sigmoid that is 4·n_in. Measured on the digits CNN
+    (seed 0, 2L) the largest offsets were 9.4σ over 32 terms, 4.1σ over 4 and 1.6σ over 1;
+    the budget plus the base units' own reach (about base·σ/8 for sigmoid) covers each. An
+    offset beyond it is not hidden: its bias misses and is reported.
+    """
+    phi0 = abs(float(activation.value_at_zero))
+    if activation.relu_like or phi0 == 0:
+        return int(base)
+    grid = np.linspace(-1.0, 1.0, 4097)
+    mean_abs = float(np.mean(np.abs(np.asarray(activation((grid[1:] + grid[:-1]) / 2), dtype=np.float64))))
+    extra = math.ceil(round(4.0 * phi0 * int(in_units) / mean_abs, 9))
+    return int(base) + extra
 
 
 def univariate_bias_window(activation: Activation) -> int:
@@ -150,8 +177,13 @@ def _solve_biases(
     tolerance: float,
     objective: str,
     window: int = BIAS_WINDOW,
+    spread: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Subset sums realising ``targets`` from constant units; returns kept, sums, errors, missed."""
+    """Subset sums realising ``targets`` from constant units; returns kept, sums, errors, missed.
+
+    With ``spread`` the subset may span every window (:func:`~ltbounds.construct.solve.solve_spread`,
+    closest objective): for targets larger than one window reaches.
+    """
     if len(out_units) == 0:
         return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), 0
     if len(bias_units) == 0:
@@ -161,7 +193,10 @@ def _solve_biases(
         out_units[:, None], bias_units[None, :], bias_positions[None, :], in_units, kernel_entries
     )
     candidates = source.weights(layer_index, flat) * bias_values[None, :]
-    result = solve_problems(targets, candidates, tolerance, objective, window)
+    if spread:
+        result = solve_spread(targets, candidates, tolerance, window)
+    else:
+        result = solve_problems(targets, candidates, tolerance, objective, window)
     return flat[result.mask], result.value, result.error, result.missed
 
 
@@ -402,6 +437,7 @@ def build_univariate_pair(
     scale: UnivariateScale,
     objective: str,
     max_candidates: int,
+    spread_offset: bool = False,
 ) -> tuple[LayerOutcome, LayerOutcome, np.ndarray, np.ndarray, np.ndarray]:
     """Realise ``target_layer`` through a univariate layer and the layer after it.
 
@@ -411,6 +447,15 @@ def build_univariate_pair(
     in :func:`build_copy_layer`. ``input_lower``/``input_upper`` bound, per input unit, the
     target values entering the layer. Returns both outcomes, the output copies array, its
     usable mask and the new constants' exact values.
+
+    ``spread_offset`` (the 2L construction, with ``constants`` from
+    :func:`offset_constant_units`): when φ(0) ≠ 0 the offset-cancelling instances (bias and
+    padded entries) search *all* constant units at once with
+    :func:`~ltbounds.construct.solve.solve_spread`, since their targets are of order σ·fan-in,
+    beyond one window, and weight instances that miss in their windows are retried across
+    all their candidates (:func:`~ltbounds.construct.solve.retry_spread`). Without it (the
+    L+1 construction's first layer) each instance searches at most ``2·OFFSET_BIAS_WINDOW``
+    candidates, one window at a time.
     """
     weight = target_layer.weight.reshape(target_layer.out_channels, target_layer.in_channels, -1)
     n_out, n_in, kernel_entries = weight.shape
@@ -441,6 +486,7 @@ def build_univariate_pair(
     out_unit = j_rep * output_copies + k_idx
     out_total = n_out * output_copies
 
+    spread = spread_offset and needs_offset_cancellation(activation)
     kept_next: list[np.ndarray] = []
     kept_uni: list[np.ndarray] = []
     problem_unit: list[np.ndarray] = []
@@ -467,6 +513,8 @@ def build_univariate_pair(
             targets = sign * weight[j_rep, i_rep, r_rep] / (1.0 + slope)
         coefficient = np.where(usable_rep, coefficient, 0.0)
         result = solve_problems(targets, coefficient, tolerance, objective, max_candidates)
+        if spread:  # misses may span windows (retry_spread); only where φ(0) ≠ 0 in 2L
+            result = retry_spread(result, targets, coefficient, tolerance, max_candidates)
         mask = result.mask & usable_rep
         kept_next.append(flat[mask])
         kept_uni.append(np.stack([chosen_units[mask], np.broadcast_to(read[i_rep][:, None], mask.shape)[mask]]))
@@ -488,6 +536,12 @@ def build_univariate_pair(
     positions = _bias_positions(target_layer, tuple(input_carrier.source_shape[1:]))
     window = univariate_bias_window(activation)
     bias_units, bias_where, bias_values = _bias_candidate_units(const_carrier, positions, 2 * window)
+    # Spread instances read every constant unit through every always-valid entry (one more
+    # list, so that the output constants below keep their candidates).
+    if spread:
+        o_units, o_where, o_values = _bias_candidate_units(
+            const_carrier, positions, constants * max(len(positions), 1)
+        )
     units = np.arange(out_total)
     # Smooth φ with φ(0) ≠ 0: every kept weight v adds φ(0)·v. Through kernel entries that can
     # touch the zero padding that offset vanishes where the input is padded, so it is
@@ -495,10 +549,12 @@ def build_univariate_pair(
     # always-valid entries it joins the bias instance.
     if np.any(offset != 0):
         for entry in np.setdiff1d(np.flatnonzero(np.any(offset != 0, axis=0)), positions):
-            e_units, e_where, e_values = _bias_candidate_units(const_carrier, np.array([entry]), 2 * window)
+            e_units, e_where, e_values = _bias_candidate_units(
+                const_carrier, np.array([entry]), constants if spread else 2 * window
+            )
             kept_o, _, offset_errors, _ = _solve_biases(
                 source, next_index, units, -offset[:, entry], e_units, e_where, e_values,
-                uni_units, kernel_entries, tolerance, "closest", window,
+                uni_units, kernel_entries, tolerance, "closest", window, spread,
             )
             kept_next.append(kept_o)
             parameter_error += offset_errors
@@ -512,10 +568,16 @@ def build_univariate_pair(
     valid_offset = offset[:, positions].sum(axis=1) if positions.size else np.zeros(out_total)
     if target_layer.bias is not None:
         targets = np.repeat(target_layer.bias, output_copies) - valid_offset
-        kept_b, _, bias_errors, _ = _solve_biases(
-            source, next_index, units, targets, bias_units, bias_where, bias_values, uni_units,
-            kernel_entries, tolerance, "closest" if np.any(valid_offset != 0) else objective, window,
-        )
+        if spread:
+            kept_b, _, bias_errors, _ = _solve_biases(
+                source, next_index, units, targets, o_units, o_where, o_values, uni_units,
+                kernel_entries, tolerance, "closest", window, True,
+            )
+        else:
+            kept_b, _, bias_errors, _ = _solve_biases(
+                source, next_index, units, targets, bias_units, bias_where, bias_values, uni_units,
+                kernel_entries, tolerance, "closest" if np.any(valid_offset != 0) else objective, window,
+            )
         kept_next.append(kept_b)
         parameter_error += bias_errors
         problem_unit.append(units)
@@ -574,7 +636,8 @@ def univariate_scale(activation: Activation, tolerance: float, magnitude: float)
     R(λM)/(λ|φ'(0)|) ≤ tolerance·M/4 (LEMMAS.md 3 (B)). When φ(0) = 0 the constant units get
     β ~ U[−λ, λ] too, so that their values φ(β) ≈ φ'(0)β times σ are of order one, like the
     weight candidates; when φ(0) ≠ 0 they keep β ~ U[−1, 1] and the bias instances cancel the
-    offset with :data:`OFFSET_BIAS_WINDOW` candidates. λ is fixed *before* any weight is drawn
+    offset with :data:`OFFSET_BIAS_WINDOW` candidates per window (in the 2L construction over
+    all of :func:`offset_constant_units` constant units at once). λ is fixed *before* any weight is drawn
     and recorded in the ticket.
     """
     if activation.relu_like:
@@ -601,5 +664,7 @@ __all__ = [
     "build_copy_layer",
     "build_univariate_pair",
     "linearisation_remainder",
+    "needs_offset_cancellation",
+    "offset_constant_units",
     "univariate_scale",
 ]

@@ -34,6 +34,8 @@ from ltbounds.construct.blocks import (
     UnivariateScale,
     build_copy_layer,
     build_univariate_pair,
+    needs_offset_cancellation,
+    offset_constant_units,
     univariate_bias_window,
     univariate_scale,
 )
@@ -201,6 +203,9 @@ def plan_source(
     leading, segments = _segments(target)
     magnitudes = target.input_norm_bounds()
     univariate_constants = max(rho_first, univariate_bias_window(activation))
+    # 2L with φ(0) ≠ 0: every layer's bias also cancels φ(0)·Σv, of order σ·fan-in, so its
+    # univariate layer gets the constant units that reach needs (offset_constant_units).
+    widen_constants = depth == "2L" and needs_offset_cancellation(activation)
 
     specs: list[SourceLayerSpec] = []
     scales: list[UnivariateScale] = []
@@ -216,7 +221,11 @@ def plan_source(
         if depth == "2L" or position == 0:
             scale = univariate_scale(activation, tolerances[position], magnitudes[position])
             scales.append(scale)
-            units = layer.in_channels * rho_first + univariate_constants
+            constants_here = (
+                offset_constant_units(activation, layer.in_channels, univariate_constants)
+                if widen_constants else univariate_constants
+            )
+            units = layer.in_channels * rho_first + constants_here
             kind = "dense" if spatial_dims == 0 else f"conv{spatial_dims}d"
             specs.append(_univariate_spec(kind, units, in_units, scale, spatial_dims))
             order.append(("linear", len(specs) - 1))
@@ -308,6 +317,7 @@ def _build(
                 scale=plan.scales[scale_index],
                 objective=objective,
                 max_candidates=plan.max_candidates,
+                spread_offset=plan.depth == "2L",
             )
             scale_index += 1
             univariate_layer: int | None = first.layer
