@@ -277,7 +277,7 @@ class Ticket:
         source = self.source()
         check_memory(
             f"the pruned network of this ticket (dense source weights {[s.weight_shape for s in self.specs]})",
-            8.0 * sum(math.prod(spec.weight_shape) for spec in self.specs),
+            8 * sum(math.prod(spec.weight_shape) for spec in self.specs),  # an int: no overflow
             memory_budget(),
         )
         layers = []

@@ -24,7 +24,11 @@ def check_real(name: str, value: Any) -> float:
     """Return ``value`` as a finite float or raise :class:`InvalidInput`."""
     if not _is_real_number(value):
         raise InvalidInput(f"{name}={value!r} must be a real number")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond the float range, e.g. 10**400 from a JSON file
+        bits = int(value).bit_length()
+        raise InvalidInput(f"{name} is an integer of {bits:,} bits; expected a finite real number") from None
     if not math.isfinite(value):
         raise InvalidInput(f"{name}={value!r} must be finite")
     return value
@@ -88,10 +92,17 @@ def check_interval(name: str, low: Any, high: Any) -> tuple[float, float]:
 
 
 def check_memory(what: str, nbytes: float, budget: float) -> None:
-    """Refuse work whose estimated memory exceeds ``budget`` bytes, stating both."""
+    """Refuse work whose estimated memory exceeds ``budget`` bytes, stating both.
+
+    ``nbytes`` may be an integer beyond the float range (a hostile file's declared shapes).
+    """
     if nbytes > budget:
+        try:
+            amount = f"about {nbytes / 2**20:,.1f} MiB"
+        except OverflowError:
+            amount = "more than 10^300 MiB"
         raise ResourceLimitError(
-            f"{what} needs about {nbytes / 2**20:,.1f} MiB, over the budget of "
+            f"{what} needs {amount}, over the budget of "
             f"{budget / 2**20:,.1f} MiB; raise the budget or shrink the problem"
         )
 

@@ -7,10 +7,20 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+# "ci" (the default) is derandomized: the README's test command draws the same examples on
+# every run, so a landing never hinges on luck. "fuzz" draws fresh ones, many more, to hunt
+# for new failures (HYPOTHESIS_PROFILE=fuzz python -m pytest tests/reliability).
 settings.register_profile(
-    "ci", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "ci",
+    max_examples=50,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", max_examples=25, deadline=None)
+settings.register_profile(
+    "fuzz", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import subprocess
 import sys
@@ -86,6 +87,11 @@ def test_a_failed_run_leaves_no_partial_file(capsys, tmp_path, monkeypatch) -> N
         (["--trials", "0"], "--trials=0 must be >= 1"),
         (["--distribution", "normal"], "--distribution='normal' must be one of"),
         (["--plot", "delta.jpg"], "--plot 'delta.jpg' must end in one of .png, .pdf, .svg"),
+        # refused from the bounds, before the range (10^11 sizes) is built
+        (["--n", "8:99999999999"], "--n=99999999999 must be <= 40"),
+        (["--trials", "99999999999999999999999"], "--trials=99999999999999999999999 must be <= 1,000,000,000"),
+        (["--trials", "1000000001"], "--trials=1000000001 must be <= 1,000,000,000"),
+        (["--workers", "100000"], "--workers=100000 must be <= "),
     ],
 )
 def test_bad_values_are_one_line_errors(capsys, arguments, message) -> None:
@@ -95,9 +101,45 @@ def test_bad_values_are_one_line_errors(capsys, arguments, message) -> None:
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("option", ["--csv", "--plot", "--checkpoint"])
+def test_output_paths_are_checked_before_any_trial(capsys, tmp_path, monkeypatch, option) -> None:
+    """A path below a file is refused up front: the sweep never starts, nothing is written."""
+    concentration = importlib.import_module("ltbounds.subsetsum.concentration")
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the sweep started before its output paths were checked")
+
+    monkeypatch.setattr(concentration, "concentration_grid", no_work)
+    (tmp_path / "a-file").write_text("x")
+    before = sorted(tmp_path.iterdir())
+    code, out, err = run(capsys, "--n", "8", "--trials", "10", option, str(tmp_path / "a-file" / "x.png"))
+    assert code == 1 and out == ""
+    assert f"error: {option}=" in err and "is a file, not a folder" in err
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_two_outputs_naming_one_file_are_refused(capsys, tmp_path) -> None:
+    same = str(tmp_path / "out.png")
+    code, _, err = run(capsys, "--n", "8", "--trials", "10", "--plot", same, "--checkpoint", same)
+    assert code == 1 and "--checkpoint=" in err and "is also --plot" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_grid_whose_work_list_exceeds_the_memory_budget_is_refused(capsys, monkeypatch) -> None:
+    """40 sizes x 10^9 trials are 39 million work items (~38 GiB): refused, with the estimate."""
+    monkeypatch.setenv("LTBOUNDS_MEMORY_BUDGET", "8G")
+    code, _, err = run(capsys, "--n", "1:40", "--trials", "1000000000")
+    assert code == 1
+    assert "the work list of 40 sizes x 1,000,000,000 trials (39,062,520 blocks of 1024)" in err
+    assert "MiB, over the budget of 8,192.0 MiB" in err
+
+
 def test_parsers() -> None:
     assert coverage_cli.parse_sizes("8:10,15, 9") == [8, 9, 10, 15]
     assert coverage_cli.parse_tolerances("0.01, 0.001,0.01") == [0.01, 0.001]
+    assert coverage_cli.parse_sizes("40:40, 1:3") == [1, 2, 3, 40]
+    with pytest.raises(InvalidInput, match="--n=99999999999 must be <= 40"):
+        coverage_cli.parse_sizes("8:99999999999")  # refused without expanding the range
     with pytest.raises(InvalidInput):
         coverage_cli.parse_sizes("")
 

@@ -51,12 +51,29 @@ def resolve_backend(name: str) -> Any:
     return get_backend(name)
 
 
+def max_workers() -> int:
+    """Most local processes ``--workers`` may ask for: 4 per core (at least 8).
+
+    The work is CPU-bound, so processes beyond the cores only add start-up time and memory
+    (each is a fresh interpreter); a larger number is a typing error, and would otherwise start
+    one process per pending work item. Clusters scale through ``--scheduler`` instead.
+    """
+    import os  # noqa: PLC0415
+
+    return max(8, 4 * (os.cpu_count() or 1))
+
+
 def resolve_workers(workers: int | None) -> int | None:
     """``--workers`` checked (``None`` keeps the automatic choice)."""
     if workers is None:
         return None
     if workers < 1:
         raise InvalidInput(f"--workers={workers!r} must be >= 1")
+    if workers > max_workers():
+        raise InvalidInput(
+            f"--workers={workers!r} must be <= {max_workers()} (4 local processes per core); "
+            "use --scheduler to run on a cluster"
+        )
     return workers
 
 
@@ -74,6 +91,7 @@ __all__ = [
     "BackendOption",
     "SchedulerOption",
     "WorkersOption",
+    "max_workers",
     "resolve_backend",
     "resolve_scheduler",
     "resolve_workers",

@@ -15,6 +15,10 @@ identical to a serial run. ``--checkpoint PATH`` (alias ``--resume PATH``) recor
 finished block in a JSON-lines file and, when the file exists, skips the blocks it holds, so
 an interrupted sweep rerun with the same command and file gives the uninterrupted output.
 ``--backend`` picks the array namespace that decides coverage (numpy: numba kernels).
+
+Everything is checked before the first trial: ``--n`` bounds in 1..40 (before a range is
+expanded), ``--trials`` at most 10^9 per cell, the work list within the memory budget, and the
+``--csv``, ``--plot`` and ``--checkpoint`` paths writable and distinct.
 """
 
 from __future__ import annotations
@@ -45,7 +49,13 @@ from ltbounds.cli._options import (
     resolve_workers,
 )
 from ltbounds.errors import InvalidInput
-from ltbounds.validation import check_choice, check_int, check_open_unit, check_positive
+from ltbounds.validation import (
+    check_choice,
+    check_int,
+    check_open_unit,
+    check_output_path,
+    check_positive,
+)
 
 DEFINITION = "max over cells of n / log(1 / min(eps, delta_hat))"
 CSV_COLUMNS = (
@@ -53,10 +63,16 @@ CSV_COLUMNS = (
     "distribution", "seed", "C",
 )
 _PLOT_FORMATS = ("png", "pdf", "svg")
+MAX_SIZE = 40
+"""Largest ``--n``."""
 
 
 def parse_sizes(text: str) -> list[int]:
-    """``"8:24"`` (inclusive range), ``"8,12,16"`` or ``"15"`` → sorted distinct sizes."""
+    """``"8:24"`` (inclusive range), ``"8,12,16"`` or ``"15"`` → sorted distinct sizes.
+
+    Every bound is checked against ``1 <= n <= MAX_SIZE`` before a range is expanded, so
+    ``8:99999999999`` is refused at once instead of materialising 10^11 sizes.
+    """
     sizes: set[int] = set()
     for part in text.split(","):
         piece = part.strip()
@@ -65,21 +81,21 @@ def parse_sizes(text: str) -> list[int]:
                 first, last = (int(bound) for bound in piece.split(":"))
                 if first > last:
                     raise ValueError
-                sizes.update(range(first, last + 1))
             else:
-                sizes.add(int(piece))
+                first = last = int(piece)
         except ValueError:
             raise InvalidInput(
                 f"--n {text!r} is not a size list; expected e.g. 8:24, 8,12,16 or 15"
             ) from None
-    for size in sizes:
-        check_int("--n", size, minimum=1, maximum=40)
+        for bound in (first, last):
+            check_int("--n", bound, minimum=1, maximum=MAX_SIZE)
+        sizes.update(range(first, last + 1))
     return sorted(sizes)
 
 
 def parse_tolerances(text: str) -> list[float]:
     """``"0.01,0.001"`` → tolerances, each in (0, 1), in the order given without repeats."""
-    values: list[float] = []
+    values: dict[float, None] = {}  # ordered, and linear time however many are given
     for part in text.split(","):
         try:
             value = float(part.strip())
@@ -88,9 +104,35 @@ def parse_tolerances(text: str) -> list[float]:
         check_positive("--eps", value)
         if not value < 1:
             raise InvalidInput(f"--eps={value!r} must be < 1")
-        if value not in values:
-            values.append(value)
-    return values
+        values[value] = None
+    return list(values)
+
+
+def check_trials(trials: int) -> int:
+    """``--trials`` in ``[1, MAX_TRIALS]``; the refusal names the value and the maximum."""
+    from ltbounds.subsetsum.concentration import MAX_TRIALS  # noqa: PLC0415
+
+    trials = check_int("--trials", trials, minimum=1)
+    if trials > MAX_TRIALS:
+        raise InvalidInput(
+            f"--trials={trials} must be <= {MAX_TRIALS:,} (10^9 trials resolve delta to about "
+            "3e-9 per cell; for more, run several --seed values and pool the counts)"
+        )
+    return trials
+
+
+def check_outputs(**paths: Path | None) -> None:
+    """Every output (``--csv``, ``--plot``, ``--checkpoint``) writable and distinct, checked
+    before any trial runs, so a bad path never costs a long sweep."""
+    seen: dict[Path, str] = {}
+    for option, path in paths.items():
+        if path is None:
+            continue
+        check_output_path(option, path)
+        where = Path(path).resolve()
+        if where in seen:
+            raise InvalidInput(f"{option}={str(path)!r} is also {seen[where]}; expected distinct files")
+        seen[where] = option
 
 
 def _rows(results: list[Any]) -> list[dict[str, Any]]:
@@ -201,7 +243,7 @@ def coverage_command(
         str, typer.Option("--n", help="Sizes: 8:24 (inclusive), 8,12,16 or 15 (each <= 40).")
     ] = "8:24",
     eps: Annotated[str, typer.Option("--eps", help="Tolerances, comma separated.")] = "0.01",
-    trials: Annotated[int, typer.Option("--trials", help="Candidate sets per (n, eps).")] = 10000,
+    trials: Annotated[int, typer.Option("--trials", help="Candidate sets per (n, eps), at most 10^9.")] = 10000,
     distribution: Annotated[
         str, typer.Option("--distribution", help="uniform: U[-1,1]; product: U[-1,1]·U[-1,1].")
     ] = "uniform",
@@ -232,16 +274,23 @@ def coverage_command(
     """Estimate how often n random weights fail to ε-cover [-1, 1], and fit Lueker's C."""
     sizes = parse_sizes(n)
     tolerances = parse_tolerances(eps)
-    trials = check_int("--trials", trials, minimum=1)
+    trials = check_trials(trials)
     seed = check_int("--seed", seed, minimum=0)
     check_choice("--distribution", distribution, ("uniform", "product"))
     check_open_unit("--confidence", confidence)
+    check_outputs(**{"--csv": csv_path, "--plot": plot_path, "--checkpoint": checkpoint})
     plot_format = _plot_format(plot_path) if plot_path is not None else None
     workers = resolve_workers(workers)
     scheduler = resolve_scheduler(scheduler)
     resolve_backend(backend)
 
-    from ltbounds.subsetsum.concentration import concentration_grid, fit_constant  # noqa: PLC0415
+    from ltbounds.subsetsum.concentration import (  # noqa: PLC0415
+        check_grid_memory,
+        concentration_grid,
+        fit_constant,
+    )
+
+    check_grid_memory(len(sizes), len(tolerances), trials)
 
     with Progress(
         TextColumn("coverage"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),

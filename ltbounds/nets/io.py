@@ -251,13 +251,13 @@ def _group(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.
     orphans = sorted(key for key in masks if key not in arrays)
     if orphans:
         raise ModelFormatError(
-            f"{path}: masks without a tensor: {', '.join(k + '_mask' for k in orphans)}"
+            f"{path}: masks without a tensor: {', '.join(_shown(k + '_mask') for k in orphans)}"
         )
     if unsupported:
         raise ModelFormatError(
             f"{path}: unsupported keys (expected <prefix>.weight, <prefix>.bias, <key>_mask, or "
             "batch-norm <prefix>.running_mean with <prefix>.running_var): "
-            + ", ".join(sorted(unsupported))
+            + ", ".join(_shown(k) for k in sorted(unsupported))
         )
     for prefix, parts in groups.items():
         if _is_batchnorm(parts):
@@ -272,6 +272,12 @@ def _group(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.
                 f"{path}: {_key(prefix, 'bias')!r} has no matching {_key(prefix, 'weight')!r}"
             )
     return groups
+
+
+def _shown(key: str) -> str:
+    """A key as written, or quoted with escapes when it holds a newline or control character
+    (so a hostile archive cannot break a one-line message or drive the terminal)."""
+    return key if key.isprintable() else repr(key)
 
 
 def _key(prefix: str, part: str) -> str:

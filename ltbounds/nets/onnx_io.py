@@ -59,7 +59,7 @@ import numpy as np
 from ltbounds._io_util import atomic_path
 from ltbounds._version import __version__
 from ltbounds.activations import ACTIVATIONS, get_activation
-from ltbounds.errors import InvalidInput, ModelFormatError
+from ltbounds.errors import InvalidInput, LtboundsError, ModelFormatError
 from ltbounds.nets._base import Layer, LinearLayer
 from ltbounds.nets.conv import Conv1d, Conv2d
 from ltbounds.nets.dense import Dense
@@ -209,6 +209,8 @@ def _decode_tensor(where: Path, tensor: Any, label: str, max_elements: int) -> n
 def _attributes(where: Path, node: Any, label: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for attribute in node.attribute:
+        if not isinstance(attribute.name, str):  # protobuf hands back bytes that are not UTF-8
+            raise ModelFormatError(f"{where}: {label} has an attribute name that is not UTF-8 text")
         kind = attribute.type
         if kind == 1:
             out[attribute.name] = float(attribute.f)
@@ -312,7 +314,16 @@ class _Reader:
         for index in self.order:
             if index in self.claimed:
                 continue
-            self.translate(index)
+            try:
+                self.translate(index)
+            except LtboundsError:
+                raise
+            except (ValueError, TypeError, LookupError, ArithmeticError, AttributeError) as exc:
+                # Operands or attributes hostile in a way no specific check names (an int
+                # list where a float goes, a missing output): still a refusal of the file.
+                raise self.fail(
+                    f"{self.label(index)}: malformed operands or attributes ({type(exc).__name__}: {_one_line(exc)[:200]})"
+                ) from None
         out = self.values.get(self.output_name)
         if out is None:
             raise self.fail(f"graph output {self.output_name!r} is a constant; expected a computed value")
@@ -494,6 +505,8 @@ class _Reader:
         if len(operands) < 2 or not isinstance(operands[1], np.ndarray):
             raise self.fail(f"{label}: expected a constant weight")
         weight = _float(operands[1])
+        if len(operands) > 2 and operands[2] is not None and not isinstance(operands[2], np.ndarray):
+            raise self.fail(f"{label}: expected a constant bias")
         bias = _float(operands[2]) if len(operands) > 2 and operands[2] is not None else None
         if weight.ndim not in (3, 4):
             raise self.fail(f"{label}: weight has shape {weight.shape}; expected a 1-D or 2-D convolution")

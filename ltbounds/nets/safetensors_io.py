@@ -182,7 +182,7 @@ def _check_entry(
         or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
     ):
         raise ModelFormatError(
-            f"{where}: {key!r} has shape {str(shape)[:80]}; expected at most {MAX_DIMS} non-negative integers"
+            f"{where}: {key!r} has shape {repr(shape)[:80]}; expected at most {MAX_DIMS} non-negative integers"
         )
     elements = math.prod(shape)
     if elements > max_elements:
@@ -197,7 +197,7 @@ def _check_entry(
         or not 0 <= offsets[0] <= offsets[1] <= buffer_bytes
     ):
         raise ModelFormatError(
-            f"{where}: {key!r} has data_offsets {str(offsets)[:80]}; expected [begin, end] within the "
+            f"{where}: {key!r} has data_offsets {repr(offsets)[:80]}; expected [begin, end] within the "
             f"{buffer_bytes:,}-byte buffer"
         )
     begin, end = offsets

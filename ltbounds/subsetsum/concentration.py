@@ -35,14 +35,28 @@ from ltbounds.subsetsum.coverage import _domain, covers
 from ltbounds.validation import (
     check_choice,
     check_int,
+    check_memory,
     check_open_unit,
     check_positive,
+    memory_budget,
 )
 
 BLOCK = 1024
 """Trials per independently seeded block of random candidates."""
 
 DISTRIBUTIONS = ("uniform", "product")
+
+MAX_TRIALS = 10**9
+"""Most trials per ``(n, eps)`` cell. 10^9 trials resolve δ down to about 3e-9 (the one-sided
+95 % upper bound after no failure is ``-log(0.05) / trials``) and take about 10^6 s of one
+core at the measured ~1,000 trials/s for n <= 24 (``benchmarks/results/parallel.json``);
+larger counts are typing errors, refused before the work list is built (at 10^23 the run
+would never finish). For more, pool the counts of several seeds."""
+
+ITEM_BYTES = 1024
+"""Memory per ``(n, block)`` work item of a grid: measured at about 580 bytes for the item and
+its argument (tracemalloc), rounded up to 1 KiB for the runner's per-item bookkeeping
+(results, keys, order); each ε adds 8."""
 
 
 @dataclass(frozen=True)
@@ -411,6 +425,17 @@ starting a pool of fresh processes costs about a second or two."""
 _SECONDS_PER_COST = 5e-9
 
 
+def check_grid_memory(sizes: int, tolerances: int, trials: int) -> None:
+    """Refuse a grid whose list of work items (one per ``(n, block)``) would not fit in the
+    memory budget (``LTBOUNDS_MEMORY_BUDGET``), before the list is built."""
+    blocks = sizes * -(-trials // BLOCK)
+    check_memory(
+        f"the work list of {sizes} sizes x {trials:,} trials ({blocks:,} blocks of {BLOCK})",
+        float(blocks) * (ITEM_BYTES + 8 * tolerances),
+        memory_budget(),
+    )
+
+
 def concentration_items(
     ns: Sequence[int],
     eps_values: Sequence[float],
@@ -493,7 +518,8 @@ def concentration_grid(
     Parameters
     ----------
     ns, eps_values, trials, distribution, seed, domain, confidence
-        As for :func:`concentration`.
+        As for :func:`concentration`. A grid whose work list (:data:`ITEM_BYTES` per block)
+        would exceed the memory budget is refused before it is built.
     progress : callable, optional
         Called with the number of trials finished after each block of each ``n`` (blocks
         read from a checkpoint included), in completion order.
@@ -521,13 +547,14 @@ def concentration_grid(
     eps_values = [check_positive("eps", eps) for eps in eps_values]
     if not ns or not eps_values:
         raise InvalidInput("the grid needs at least one n and one eps")
-    trials = check_int("trials", trials, minimum=1)
+    trials = check_int("trials", trials, minimum=1, maximum=MAX_TRIALS)
     seed = check_int("seed", seed, minimum=0)
     check_choice("distribution", distribution, DISTRIBUTIONS)
     domain = _domain(domain)
     check_open_unit("confidence", confidence)
     check_choice("backend", backend, BACKENDS)
     get_backend(backend)  # refuse an unusable backend before any work
+    check_grid_memory(len(ns), len(eps_values), trials)
     items = concentration_items(
         ns, eps_values, trials, distribution=distribution, seed=seed, domain=domain,
         backend=backend,
@@ -589,7 +616,7 @@ def concentration(
     eps : float
         Tolerance, ``> 0``.
     trials : int
-        Number of candidate sets, ``>= 1``.
+        Number of candidate sets, ``1 <= trials <=`` :data:`MAX_TRIALS` (10^9).
     distribution : {"uniform", "product"}
         Law of the candidates.
     seed : int

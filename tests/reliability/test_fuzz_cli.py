@@ -213,21 +213,29 @@ def other_argv(draw: st.DrawFn, world: dict[str, str], out: Path) -> list[str]:
     if verb == "coverage":
         options = {"--n": "8", "--eps": "0.01", "--trials": "10"}
         # (--seed: coverage seeds numpy's SeedSequence, which takes any integer >= 0.)
-        which = draw(st.sampled_from(["--n", "--eps", "--trials", "--confidence", "--distribution", "--csv", "--plot"]))
+        which = draw(st.sampled_from(
+            ["--n", "--eps", "--trials", "--confidence", "--distribution", "--csv", "--plot", "--checkpoint",
+             "--workers", "--same-file"]
+        ))  # fmt: skip
         bad = {
-            # Not "8:99999999999": coverage builds the whole range before checking n <= 40 (a
-            # MemoryError, or the OOM killer); ltbounds/cli/coverage.py is not ours to fix here.
-            "--n": ["0", "41", "5:3", "x", "", "-8"],
-            "--eps": BAD_POSITIVE,
-            # Not "99999999999999999999999": coverage runs it (for hours) instead of refusing it;
-            # ltbounds/cli/coverage.py is outside this suite's fixes (reported in issue 12).
-            "--trials": [v for v in BAD_COUNT if v != "99999999999999999999999"] + ["0"],
+            # (8:99999999999 is refused from its bounds, before the range is built.)
+            "--n": ["0", "41", "5:3", "x", "", "-8", "8:99999999999", "99999999999:99999999999", "8:9:10", "-3:8"],
+            "--eps": BAD_POSITIVE + ["1", "0.1,nan", "0.1,"],
+            # (10^9 is the cap; tests/test_cli_coverage.py checks the memory refusal of a grid
+            # of 40 sizes x 10^9 trials under a fixed budget.)
+            "--trials": BAD_COUNT + ["0", "1000000001"],
             "--confidence": BAD_PROBABILITY,
             "--distribution": ["normal", ""],
-            "--csv": output_paths(out)[:2],
-            "--plot": output_paths(out)[:2] + [str(out / "plot.xyz")],
+            "--csv": output_paths(out),
+            "--plot": output_paths(out) + [str(out / "plot.xyz")],
+            "--checkpoint": output_paths(out),
+            "--workers": ["0", "-1", "99999999999", "x"],
         }
-        options[which] = draw(st.sampled_from(bad[which]))
+        if which == "--same-file":  # two outputs naming one file
+            first, second = draw(st.permutations(["--csv", "--plot", "--checkpoint"]))[:2]
+            options[first] = options[second] = str(out / "same.png")
+        else:
+            options[which] = draw(st.sampled_from(bad[which]))
         return ["coverage", *[x for kv in options.items() for x in kv]]
     options = {"--eps": "0.5", "--samples": "16", "--budget": "1", "--no-certify": None}
     which = draw(st.sampled_from(["--eps", "--delta", "--depth", "--samples", "--budget", "--seed"]))
@@ -262,17 +270,18 @@ def test_real_processes_never_print_a_traceback(world: dict[str, str]) -> None:
     inputs = world["inputs"]
     with tempfile.TemporaryDirectory(dir=world["root"]) as folder:
         out = Path(folder)
+        # One case per kind of refusal (the in-process fuzz above covers the rest; each process
+        # costs about a second of imports, so the list is kept short).
         cases = [
             ["construct", "digits_mlp_relu", "-o", str(out), "--rho", "2", "--samples", "0"],
-            ["construct", "digits_mlp_relu", "-o", str(out / "t.npz"), "--eps", "nan"],
             ["construct", "digits_mlp_relu", "-o", str(out / "t.npz"), "--rho", "1000000000"],
             ["construct", f"{inputs}/garbage.npz", "-o", str(out / "t.npz")],
             ["certify", "digits_mlp_relu", f"{inputs}/folder.npz"],
-            ["certify", "digits_mlp_relu", world["ticket"], "--samples", "10000000000000"],
             ["certify", "--check-report", f"{inputs}/bad.json"],
             ["table", "--preset", "lenet5", "--delta", "1"],
             ["prove", f"{inputs}/v2.toml"],
-            ["coverage", "--n", "41"],
+            ["coverage", "--trials", "99999999999999999999999"],
+            ["coverage", "--n", "8:99999999999"],
             ["demo", "--eps", "-0.1"],
             ["construct", "digits_mlp_relu", "-o", str(out / "t.npz"), "--no-such-option"],
         ]
