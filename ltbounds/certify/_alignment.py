@@ -168,9 +168,43 @@ class Alignment:
     leading: tuple[int, ...]
     output_map: np.ndarray
     activation_name: str
-    #: True for targets with residual blocks: no per-copy transitions (``transitions`` is
-    #: empty); the bounds enclose both networks separately.
+    #: True for targets with residual blocks (``transitions`` is then empty).
     residual: bool = False
+    #: Residual targets whose ticket records the residual contract (:class:`Ticket.residual`):
+    #: the main path in order, a :class:`Transition` per plain linear layer and a
+    #: :class:`BlockTransition` per residual block. None where the ticket does not record
+    #: its copies (the bounds then enclose both networks separately).
+    steps: list[Any] | None = None
+
+
+@dataclass
+class BlockTransition:
+    """Box-independent pieces of one target residual block ``φ_out(skip(x) + branch(x))``.
+
+    The branch layers are copy transitions (:class:`Transition` of kind ``"copy"``) whose
+    ``target_layer``/``source_layer`` are *local*: ``j + 1`` for branch layer ``j``, indices
+    into ``[(None, block input)] + [(pre, post) of each branch layer]`` of either network.
+    Each part is a true difference of its own path: the last branch layer's ``bias_delta`` is
+    ``b̂ − b_branch`` (the ticket realises the summed bias there) and the projection's is
+    ``b̂_skip − b_skip``; the exact constants cancel in the sum. The skip is either a projection
+    copy transition (local index 1, into ``[(None, block input), (pre, pre) of the projection]``),
+    or the identity: output copy ``o`` receives the block input's source
+    unit ``o`` exactly, whose difference is carried at position ``skip_slot[o]`` of
+    ``incoming`` (−1 where that unit is not a carried copy of the same target unit).
+    """
+
+    target_layer: int
+    source_layer: int
+    branch: list[Transition]
+    skip: Transition | None
+    skip_slot: np.ndarray | None
+    tracked: np.ndarray
+    tracked_units: np.ndarray
+    incoming: Carried
+    outgoing: Carried
+    activated: bool
+    after: tuple[int, ...] = ()
+    source_after: tuple[int, ...] = ()
 
 
 def _kernel(layer: LinearLayer) -> tuple[int, ...]:
@@ -393,7 +427,226 @@ def _align_residual(target: TargetNet, ticket: Any) -> Alignment:
         if not np.array_equal(last, np.arange(int(np.prod(target.output_shape)))):
             raise InvalidInput("the ticket's last layer does not carry the target's outputs one to one and in order")
     outputs = np.arange(int(np.prod(target.output_shape)), dtype=np.int64)
-    return Alignment(target, ticket_net, [], (), outputs, target.activation_function.name, residual=True)
+    steps = None
+    records_copies = (
+        getattr(ticket, "residual", None)
+        and hasattr(ticket, "order")
+        and matches
+        and all("residual_block" in match and "usable" in match for match in matches)
+    )
+    if records_copies:
+        steps = _residual_steps(target, ticket, ticket_net)
+    return Alignment(target, ticket_net, [], (), outputs, target.activation_function.name, residual=True, steps=steps)
+
+
+def _tracked_copies(match: dict[str, Any], out_channels: int, source_out: int, position: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """The usable copies of a match (source units) and the target unit of each, checked."""
+    copies = np.asarray(match["copies"], dtype=np.int64)
+    usable = np.asarray(match["usable"], dtype=bool)
+    if copies.ndim != 2 or copies.shape[0] != out_channels or usable.shape != copies.shape:
+        raise InvalidInput(
+            f"ticket match {position} has copies of shape {copies.shape} (usable {usable.shape}); "
+            f"expected ({out_channels}, copies) for {what}"
+        )
+    if copies.size and (copies.min() < 0 or copies.max() >= source_out):
+        raise InvalidInput(f"ticket match {position} names source units outside 0..{source_out - 1}")
+    if not usable.any(axis=1).all():
+        raise InvalidInput(f"ticket match {position} leaves a target unit without a usable copy")
+    units = np.repeat(np.arange(out_channels, dtype=np.int64), copies.shape[1])
+    flat = usable.reshape(-1)
+    return copies.reshape(-1)[flat], units[flat]
+
+
+def _check_realises(source_layer: Any, layer: LinearLayer, where: str, what: str) -> None:
+    if not isinstance(source_layer, LinearLayer) or source_layer.kind != layer.kind:
+        raise InvalidInput(
+            f"ticket {where} ({source_layer.describe()}) cannot realise {what} ({layer.describe()}): kinds differ"
+        )
+    if _kernel(source_layer) != _kernel(layer) or _geometry(source_layer) != _geometry(layer):
+        raise InvalidInput(
+            f"ticket {where} ({source_layer.describe()}) and {what} ({layer.describe()}) differ in "
+            "kernel, stride or padding"
+        )
+
+
+def _residual_steps(target: TargetNet, ticket: Any, ticket_net: TargetNet) -> list[Any]:
+    """The main path of a residual ticket as transitions (plain layers) and block transitions.
+
+    Follows the residual ticket contract (:class:`ltbounds.ticket.Ticket`, "Residual
+    tickets"): ``order`` is the target's order with ``("residual", r)`` for its ``r``-th block
+    (one univariate layer before the first linear layer), ``matches`` has one entry per
+    main-path linear layer (plain and branch layers) and, for a block's last branch layer,
+    its copies carry the block's output.
+    """
+    matches = ticket.matches
+    expected: list[tuple[str, int]] = []
+    structural_targets: list[int] = []
+    net_of: dict[int, int] = {}
+    first_match: dict[int, int] = {}
+    position = 0
+    blocks = 0
+    for index, layer in enumerate(target.layers):
+        if isinstance(layer, ResidualBlock):
+            expected.append(("residual", blocks))
+            first_match[index] = position
+            position += len(layer.branch)
+            blocks += 1
+        elif layer.is_linear:
+            match = matches[position]
+            if match["univariate_layer"] is not None:
+                expected.append(("linear", int(match["univariate_layer"])))
+            expected.append(("linear", int(match["source_layer"])))
+            first_match[index] = position
+            position += 1
+        else:
+            expected.append(("structural", len(structural_targets)))
+            structural_targets.append(index)
+        net_of[index] = len(expected) - 1
+    actual = [(str(kind), int(i)) for kind, i in ticket.order]
+    if actual != expected:
+        raise InvalidInput(
+            f"ticket layer order {actual} does not follow the target {target.name!r} "
+            f"(expected {expected} from its layers and the ticket's matches)"
+        )
+    for k, t_index in enumerate(structural_targets):
+        config = dict(ticket.structural[k])
+        mine = target.layers[t_index].to_config()
+        if {key: (list(v) if isinstance(v, tuple) else v) for key, v in config.items()} != mine:
+            raise InvalidInput(f"ticket structural layer {k} is {config}, the target's layer {t_index} is {mine}")
+    if len(ticket.residual) != blocks:
+        raise InvalidInput(f"ticket records {len(ticket.residual)} residual blocks, the target {target.name!r} has {blocks}")
+
+    activation = target.activation_function
+    layers = target.layers
+    first = target.linear_layers[0][0] if target.linear_layers else len(layers)
+    first = min([first, *[i for i, layer in enumerate(layers) if isinstance(layer, ResidualBlock)]])
+    carried = Carried(
+        np.arange(target.input_shape[0], dtype=np.int64),
+        np.arange(target.input_shape[0], dtype=np.int64),
+        tuple(target.input_shape[1:]),
+    )
+    for index in range(first):
+        carried = carried.through(layers[index])
+    steps: list[Any] = []
+    index = first
+    block_number = 0
+    while index < len(layers):
+        layer = layers[index]
+        after = []
+        cursor = index + 1
+        while cursor < len(layers) and not layers[cursor].is_linear and not isinstance(layers[cursor], ResidualBlock):
+            after.append(cursor)
+            cursor += 1
+        source_after = tuple(net_of[i] for i in after)
+        s_index = net_of[index]
+        out_spatial = tuple(target.shapes[index + 1][1:])
+        if isinstance(layer, ResidualBlock):
+            step = _block_transition(
+                target, ticket, ticket_net, index, s_index, block_number, first_match[index], carried, tuple(after), source_after
+            )
+            block_number += 1
+        else:
+            position = first_match[index]
+            match = matches[position]
+            source_layer = ticket_net.layers[s_index]
+            _check_realises(source_layer, layer, f"source layer {s_index}", f"target layer {index}")
+            tracked, units = _tracked_copies(match, layer.out_channels, source_layer.out_channels, position, f"target layer {index}")
+            outgoing = Carried(tracked, units, out_spatial)
+            for t_index in after:
+                outgoing = outgoing.through(layers[t_index])
+            common = dict(
+                target_layer=index, source_layer=s_index, tracked=tracked, tracked_units=units,
+                incoming=carried, outgoing=outgoing, activated=target.is_activated(index),
+                after=tuple(after), source_after=source_after,
+            )  # fmt: skip
+            if match["univariate_layer"] is None:
+                step = _copy_transition(layer, source_layer, common)
+            else:
+                step = _univariate_transition(layer, ticket_net.layers[s_index - 1], source_layer, activation, common, s_index - 1)
+        steps.append(step)
+        carried = step.outgoing
+        index = cursor
+    outputs = int(np.prod(target.output_shape))
+    if not (np.array_equal(np.sort(carried.units), np.arange(outputs)) and np.array_equal(carried.channels, carried.units)):
+        raise InvalidInput("the ticket's last layer does not carry the target's outputs one to one and in order")
+    return steps
+
+
+def _block_transition(
+    target: TargetNet,
+    ticket: Any,
+    ticket_net: TargetNet,
+    index: int,
+    s_index: int,
+    number: int,
+    position: int,
+    carried: Carried,
+    after: tuple[int, ...],
+    source_after: tuple[int, ...],
+) -> BlockTransition:
+    """One residual block: its branch copy transitions (local indices) and its skip."""
+    block: ResidualBlock = target.layers[index]  # type: ignore[assignment]
+    source_block = ticket_net.layers[s_index]
+    record = ticket.residual[number]
+    if not isinstance(source_block, ResidualBlock) or int(record.get("target_layer", index)) != index:
+        raise InvalidInput(f"ticket residual block {number} does not stand for the target's layer {index}")
+    shapes = block.branch_shapes(target.shapes[index], index=index)
+    inner = carried
+    branch: list[Transition] = []
+    depth = len(block.branch)
+    for j, part in enumerate(block.branch):
+        match = ticket.matches[position + j]
+        if match.get("residual_block") is not None and (
+            int(match["residual_block"]) != number or int(match["branch_position"]) != j
+        ):
+            raise InvalidInput(
+                f"ticket match {position + j} is for block {match['residual_block']} branch layer "
+                f"{match['branch_position']}, expected block {number} branch layer {j}"
+            )
+        source_part = source_block.branch[j]
+        where = f"block {number} branch layer {j}"
+        _check_realises(source_part, part, where, f"the target's {where}")
+        tracked, units = _tracked_copies(match, part.out_channels, source_part.out_channels, position + j, f"the target's {where}")
+        outgoing = Carried(tracked, units, tuple(shapes[j + 1][1:]))
+        common = dict(
+            target_layer=j + 1, source_layer=j + 1, tracked=tracked, tracked_units=units,
+            incoming=inner, outgoing=outgoing, activated=j < depth - 1,
+        )  # fmt: skip
+        # The last branch layer realises the sum's bias (branch + projection) once; its
+        # difference is still taken against the target's branch alone (b̂ − b_branch), and the
+        # projection's against the target's projection with its bias (b̂_skip − b_skip): each
+        # part is a true difference (so each may be intersected with its own separate
+        # enclosure), and the two exact bias constants cancel in the sum.
+        branch.append(_copy_transition(part, source_part, common))
+        inner = outgoing
+    tracked, units = inner.channels, inner.units
+    skip: Transition | None = None
+    skip_slot: np.ndarray | None = None
+    if block.skip is None:
+        slot_of = np.full(int(max(carried.channels.max(initial=-1), tracked.max(initial=-1))) + 1, -1, dtype=np.int64)
+        slot_of[carried.channels] = np.arange(len(carried.channels))
+        skip_slot = slot_of[tracked]
+        valid = skip_slot >= 0
+        same = np.zeros(len(tracked), dtype=bool)
+        same[valid] = carried.units[skip_slot[valid]] == units[valid]
+        skip_slot = np.where(same, skip_slot, -1)
+    else:
+        source_skip = source_block.skip
+        where = f"block {number} projection"
+        _check_realises(source_skip, block.skip, where, f"the target's {where}")
+        common = dict(
+            target_layer=1, source_layer=1, tracked=tracked, tracked_units=units,
+            incoming=carried, outgoing=inner, activated=False,
+        )  # fmt: skip
+        skip = _copy_transition(block.skip, source_skip, common)
+    outgoing = Carried(tracked, units, tuple(target.shapes[index + 1][1:]))
+    for t_index in after:
+        outgoing = outgoing.through(target.layers[t_index])
+    return BlockTransition(
+        target_layer=index, source_layer=s_index, branch=branch, skip=skip, skip_slot=skip_slot,
+        tracked=tracked, tracked_units=units, incoming=carried, outgoing=outgoing,
+        activated=bool(block.activation_out), after=after, source_after=source_after,
+    )  # fmt: skip
 
 
 def _flat(weight: np.ndarray) -> np.ndarray:
@@ -539,4 +792,4 @@ def _univariate_transition(
     )
 
 
-__all__ = ["Alignment", "Carried", "Transition", "align"]
+__all__ = ["Alignment", "BlockTransition", "Carried", "Transition", "align"]

@@ -34,7 +34,7 @@ from ltbounds.certify._activation import (
     curvature_at_zero,
     slope_range,
 )
-from ltbounds.certify._alignment import Alignment, Carried, Transition
+from ltbounds.certify._alignment import Alignment, BlockTransition, Carried, Transition
 from ltbounds.certify._rigorous import (
     Interval,
     LinearOp,
@@ -96,24 +96,33 @@ class RigorousNet:
                 skip = None if layer.skip is None else _linear_op(layer.skip)
                 self.blocks[index] = (branch, skip)
 
-    def enclose_block(self, index: int, x: Interval) -> tuple[Interval, Interval]:
-        """``(enclosure of skip(x) + branch(x), block output)`` of residual block ``index``."""
+    def enclose_block(self, index: int, x: Interval, inner: dict[int, Any] | None = None) -> tuple[Interval, Interval]:
+        """``(enclosure of skip(x) + branch(x), block output)`` of residual block ``index``.
+
+        With ``inner``, ``inner[index]`` receives ``{"branch": [(pre, post) per branch
+        layer], "skip": enclosure of skip(x)}`` (what the differential bounds read).
+        """
         layer = self.net.layers[index]
         activation = self.net.activation_function
         branch, skip = self.blocks[index]
         h = x
+        layers = []
         for position, (op, bias) in enumerate(branch):
-            h = enclose_linear(op, h, bias=bias)
-            if position < len(branch) - 1:
-                h = activation_image(activation, h)
+            pre = enclose_linear(op, h, bias=bias)
+            h = activation_image(activation, pre) if position < len(branch) - 1 else pre
+            layers.append((pre, h))
         s = x if skip is None else enclose_linear(skip[0], x, bias=skip[1])
+        if inner is not None:
+            inner[index] = {"branch": layers, "skip": s}
         total = add(s, h)
         return total, activation_image(activation, total) if layer.activation_out else total
 
-    def enclose(self, box: Interval) -> list[tuple[Interval | None, Interval]]:
+    def enclose(self, box: Interval, inner: dict[int, Any] | None = None) -> list[tuple[Interval | None, Interval]]:
         """Per layer ``(pre-activation enclosure or None, output enclosure)`` on a box batch.
 
-        For a residual block the first entry is the enclosure of ``skip(x) + branch(x)``.
+        For a residual block the first entry is the enclosure of ``skip(x) + branch(x)``;
+        with ``inner`` its branch layers' and skip's enclosures are kept there too
+        (:meth:`enclose_block`).
         """
         out: list[tuple[Interval | None, Interval]] = []
         x = box
@@ -125,7 +134,7 @@ class RigorousNet:
                 x = activation_image(activation, pre) if self.net.is_activated(index) else pre
                 out.append((pre, x))
             elif index in self.blocks:
-                pre, x = self.enclose_block(index, x)
+                pre, x = self.enclose_block(index, x, inner)
                 if self.net.is_activated(index):
                     x = activation_image(activation, x)
                 out.append((pre, x))
@@ -445,8 +454,10 @@ class Engine:
         s_enc = self.ticket.enclose(box)
         separate_out = subtract(s_enc[-1][1], t_enc[-1][1])
         if self.alignment.residual:
-            # No per-copy transitions through residual blocks yet: the separate enclosure.
-            return separate_out, separate_out
+            if self.alignment.steps is None:
+                # The ticket records no copies (not built by the construction): separate.
+                return separate_out, separate_out
+            return self._differential_residual(box), separate_out
         activation = self.alignment.target.activation_function
         first = self.alignment.transitions[0].incoming
         batch = box[0].shape[0]
@@ -513,6 +524,107 @@ class Engine:
                     }
         return d, separate_out
 
+    # -- residual targets: the difference through blocks -------------------------------------
+    def _through(
+        self, delta: Interval, z: Interval, z_hat: Interval, post: Interval | None, post_hat: Interval | None
+    ) -> Interval:
+        """The difference after φ from the pre-activation difference ``delta`` (mean value
+        theorem on the hull of both pre-activations), intersected with the separate bounds;
+        ``delta`` itself (intersected with ``ẑ − z``) when ``post`` is None (no φ)."""
+        delta = intersect(delta, subtract(z_hat, z))
+        if post is None:
+            return delta
+        activation = self.alignment.target.activation_function
+        reach = hull(z, intersect(add(z, delta), z_hat))
+        d = multiply(delta, slope_range(activation, reach))
+        return intersect(d, subtract(post_hat, post))
+
+    def _after(self, step: Any, d: Interval, t_enc: list, s_enc: list) -> Interval:
+        """The difference through the pooling and flatten layers after a step (exact)."""
+        state = Carried(step.tracked, step.tracked_units, tuple(d[0].shape[2:]))
+        for t_index, s_index in zip(step.after, step.source_after, strict=True):
+            layer = self.alignment.target.layers[t_index]
+            d = difference_through_structural(layer, d)
+            state = state.through(layer)
+            separate = subtract(_take(s_enc[s_index][1], state.channels), _take(t_enc[t_index][1], state.units))
+            d = intersect(d, separate)
+        return d
+
+    def _differential_residual(self, box: Interval) -> Interval:
+        """Differential IBP through plain layers and residual blocks (interval bounds).
+
+        A block ``φ_out(skip(x) + branch(x))``: the branch's copy transitions carry the
+        per-copy difference as plain layers do (they read the block input's copies); at the
+        sum, output copy ``o`` of unit ``j`` adds its skip's difference: for the identity the
+        block input's own difference at source unit ``o`` (exact: the ticket adds ``x̂_o``, the
+        target ``x_j``), for a projection a copy transition from the input copies (realised
+        subset-sum errors ``E·x`` plus ``P̂·D``). Both parts enter the same pre-activation
+        before φ_out. Each part is the true difference of its own path (branch: ``ĝ − g``, with
+        the ticket's summed bias against ``b_branch``; projection: ``ŝ − s``), so each is
+        intersected with its own separate enclosure; their exact bias constants cancel.
+
+        Interval bounds only: ``symbolic`` is not used through blocks.
+        """
+        t_inner: dict[int, Any] = {}
+        s_inner: dict[int, Any] = {}
+        t_enc = self.target.enclose(box, t_inner)
+        s_enc = self.ticket.enclose(box, s_inner)
+        steps = self.alignment.steps or []
+        first = steps[0].incoming
+        batch = box[0].shape[0]
+        zero = np.zeros((batch, len(first.channels), *first.spatial))
+        d: Interval = (zero, zero)
+        for step in steps:
+            if not isinstance(step, BlockTransition):
+                delta, _ = self._delta(step, d, t_enc, s_enc, box)
+                z = _take(t_enc[step.target_layer][0], step.tracked_units)
+                z_hat = _take(s_enc[step.source_layer][0], step.tracked)
+                post = post_hat = None
+                if step.activated:
+                    post = _take(t_enc[step.target_layer][1], step.tracked_units)
+                    post_hat = _take(s_enc[step.source_layer][1], step.tracked)
+                d = self._after(step, self._through(delta, z, z_hat, post, post_hat), t_enc, s_enc)
+                continue
+            h_in = self._entering(t_enc, step.target_layer, box)
+            s_in = self._entering(s_enc, step.source_layer, box)
+            t_local = [(None, h_in), *t_inner[step.target_layer]["branch"]]
+            s_local = [(None, s_in), *s_inner[step.source_layer]["branch"]]
+            d_in = d
+            for j, transition in enumerate(step.branch):
+                delta, _ = self._delta(transition, d, t_local, s_local, box)
+                z = _take(t_local[j + 1][0], transition.tracked_units)
+                z_hat = _take(s_local[j + 1][0], transition.tracked)
+                post = post_hat = None
+                if transition.activated:
+                    post = _take(t_local[j + 1][1], transition.tracked_units)
+                    post_hat = _take(s_local[j + 1][1], transition.tracked)
+                d = self._through(delta, z, z_hat, post, post_hat)
+            branch_delta = d
+            if step.skip is None:
+                # Identity: the ticket adds its source unit o, the target unit j's own value.
+                slots = step.skip_slot
+                has = (slots >= 0).reshape((1, -1) + (1,) * (d_in[0].ndim - 2))
+                safe = np.maximum(slots, 0)
+                separate = subtract(_take(s_in, step.tracked), _take(h_in, step.tracked_units))
+                skip_delta = (
+                    np.where(has, d_in[0][:, safe], separate[0]),
+                    np.where(has, d_in[1][:, safe], separate[1]),
+                )
+                skip_delta = intersect(skip_delta, separate)
+            else:
+                t_skip = t_inner[step.target_layer]["skip"]
+                s_skip = s_inner[step.source_layer]["skip"]
+                skip_delta, _ = self._delta(step.skip, d_in, [(None, h_in), (t_skip, t_skip)], [(None, s_in), (s_skip, s_skip)], box)
+            delta = add(branch_delta, skip_delta)
+            z = _take(t_enc[step.target_layer][0], step.tracked_units)
+            z_hat = _take(s_enc[step.source_layer][0], step.tracked)
+            post = post_hat = None
+            if step.activated:
+                post = _take(t_enc[step.target_layer][1], step.tracked_units)
+                post_hat = _take(s_enc[step.source_layer][1], step.tracked)
+            d = self._after(step, self._through(delta, z, z_hat, post, post_hat), t_enc, s_enc)
+        return d
+
     def symbolic_bytes(self) -> int:
         """Rough bytes one box needs in :meth:`differential` with ``symbolic=True``."""
         target = self.alignment.target
@@ -529,10 +641,13 @@ class Engine:
         """Per output unit, an upper bound of ``sup |f̂_j − f_j|`` over the domain box."""
         target = self.alignment.target
         if self.alignment.residual:
-            raise InvalidInput(
-                f"target {target.name!r} has residual blocks: the per-copy composition bound does "
-                "not cover them yet (use the 'separate' or 'ibp' method)"
-            )
+            if self.alignment.steps is None:
+                raise InvalidInput(
+                    f"target {target.name!r} has residual blocks and the ticket records no copies of "
+                    "them (not built by the L+1 construction): the per-copy composition bound needs "
+                    "them (use the 'separate' or 'ibp' method)"
+                )
+            return self._composition_residual()
         low, high = target.input_domain
         box = (np.full((1, *target.input_shape), low), np.full((1, *target.input_shape), high))
         t_enc = self.target.enclose(box)
@@ -541,69 +656,7 @@ class Engine:
         first = self.alignment.transitions[0].incoming
         errors = np.zeros(len(first.channels))  # sup |D| per carried channel
         for transition in self.alignment.transitions:
-            ops = transition.ops
-            h_in = self._entering(t_enc, transition.target_layer, box)
-            m_in = magnitude(h_in)[0]
-            m_unit = m_in.max(axis=tuple(range(1, m_in.ndim))) if m_in.ndim > 1 else m_in
-            k = len(transition.tracked)
-            kernel_axes = tuple(range(2, ops["free"].weight.ndim))
-            spatial_dims = h_in[0].ndim - 2
-            if transition.kind == "copy":
-                copy_abs = np.abs(ops["copy"].weight).sum(axis=kernel_axes) if kernel_axes else np.abs(ops["copy"].weight)
-                propagated = sum_up(copy_abs * errors[None, :], axis=1)
-                err_abs = up(np.abs(ops["error"].weight) + ops["error_rad"].weight)
-                err_abs = sum_up(err_abs, axis=kernel_axes) if kernel_axes else err_abs
-                own = sum_up(up(err_abs * m_unit[None, :]), axis=1)
-                s_in = self._entering(s_enc, transition.source_layer, box)
-                constant = (np.zeros((1, k, *([1] * spatial_dims))),) * 2
-                if len(transition.free_units):
-                    constant = enclose_linear(ops["free"], _take(s_in, transition.free_units))
-                pre = up(propagated + own)
-            else:
-                s_in = self._entering(s_enc, transition.univariate_layer, box)
-                slots = transition.primary_slot
-                e_primary = np.where(slots >= 0, errors[np.maximum(slots, 0)], 0.0)
-                s_mag = magnitude(s_in)[0]
-                s_unit = s_mag.max(axis=tuple(range(1, s_mag.ndim))) if s_mag.ndim > 1 else s_mag
-                x_bound = np.where(
-                    slots >= 0,
-                    np.minimum(up(m_unit + e_primary), s_unit[transition.incoming.channels[np.maximum(slots, 0)]]),
-                    m_unit,
-                )
-                target_abs = np.abs(ops["target"].weight)
-                target_abs = target_abs.sum(axis=kernel_axes) if kernel_axes else target_abs
-                propagated = sum_up(up(target_abs * e_primary[None, :]), axis=1)
-                if activation.relu_like:
-                    names = ("pos", "neg")
-                else:
-                    names = ("linear",)
-                reach = {name: x_bound for name in names}
-                if activation.relu_like:
-                    # E⁺ multiplies φ(x̂) and E⁻ multiplies φ(−x̂): bound each by its own
-                    # range (on a nonnegative box φ(−x̂) = 0 for ReLU, and the construction
-                    # leaves E⁻ = w unrealised there; LEMMAS.md 3 (A)).
-                    plus, minus = self._univariate_reach(transition, h_in, s_in, e_primary)
-                    reach = {"pos": np.minimum(x_bound, plus), "neg": np.minimum(x_bound, minus)}
-                own = np.zeros(k)
-                for name in names:
-                    coefficient = up(np.abs(ops[name].weight) + ops[name + "_rad"].weight)
-                    coefficient = sum_up(coefficient, axis=kernel_axes) if kernel_axes else coefficient
-                    own = up(own + sum_up(up(coefficient * reach[name][None, :]), axis=1))
-                s_uni = s_enc[transition.univariate_layer][1]
-                constant = (np.zeros((1, k, *([1] * spatial_dims))),) * 2
-                if len(transition.free_units):
-                    constant = enclose_linear(ops["free"], _take(s_uni, transition.free_units))
-                if not activation.relu_like:
-                    offset = transition.offset
-                    constant = add(constant, (offset[0][None], offset[1][None]))
-                    own = up(own + self._composition_remainder(transition, x_bound))
-                pre = up(propagated + own)
-            bias = transition.bias_delta
-            constant = add(constant, (_bias_like(bias[0], spatial_dims)[None], _bias_like(bias[1], spatial_dims)[None]))
-            sup_constant = magnitude(constant)[0]
-            if sup_constant.ndim > 1:
-                sup_constant = sup_constant.max(axis=tuple(range(1, sup_constant.ndim)))
-            pre = up(pre + sup_constant)
+            pre = self._composition_pre(transition, errors, t_enc, s_enc, box)
             lipschitz = float(activation.lipschitz) if transition.activated else 1.0
             errors = up(pre * lipschitz)
             # Pooling cannot raise a sup-norm; flatten repeats a channel's bound per position.
@@ -612,6 +665,127 @@ class Engine:
                 if layer.kind == "flatten":
                     errors = np.repeat(errors, math.prod(target.shapes[t_index][1:]))
         return errors
+
+    def _composition_residual(self) -> np.ndarray:
+        """:meth:`composition` through residual blocks (the residual composition lemma per copy).
+
+        Output copy ``o`` of a block: ``e_o <= λ_out (e_skip(o) + e_branch(o))`` with the
+        branch's copy transitions bounded as plain layers, ``e_skip(o)`` the block input's own
+        bound at source unit ``o`` for the identity (exact path) or a copy-layer step for a
+        projection. Each part bounds its own path's difference, so the summed bias the ticket
+        realises in the branch is paid twice (``|b̂ − b_branch|`` and ``|b_skip|``): sound, a
+        little loose.
+        """
+        target = self.alignment.target
+        low, high = target.input_domain
+        box = (np.full((1, *target.input_shape), low), np.full((1, *target.input_shape), high))
+        t_inner: dict[int, Any] = {}
+        s_inner: dict[int, Any] = {}
+        t_enc = self.target.enclose(box, t_inner)
+        s_enc = self.ticket.enclose(box, s_inner)
+        lam = float(target.activation_function.lipschitz)
+        steps = self.alignment.steps or []
+        errors = np.zeros(len(steps[0].incoming.channels))
+        for step in steps:
+            if not isinstance(step, BlockTransition):
+                pre = self._composition_pre(step, errors, t_enc, s_enc, box)
+                errors = up(pre * (lam if step.activated else 1.0))
+            else:
+                h_in = self._entering(t_enc, step.target_layer, box)
+                s_in = self._entering(s_enc, step.source_layer, box)
+                t_local = [(None, h_in), *t_inner[step.target_layer]["branch"]]
+                s_local = [(None, s_in), *s_inner[step.source_layer]["branch"]]
+                branch = errors
+                for transition in step.branch:
+                    pre = self._composition_pre(transition, branch, t_local, s_local, box)
+                    branch = up(pre * (lam if transition.activated else 1.0))
+                if step.skip is None:
+                    separate = magnitude(subtract(_take(s_in, step.tracked), _take(h_in, step.tracked_units)))[0]
+                    if separate.ndim > 1:
+                        separate = separate.max(axis=tuple(range(1, separate.ndim)))
+                    slots = step.skip_slot
+                    skip = np.minimum(np.where(slots >= 0, errors[np.maximum(slots, 0)], separate), separate)
+                else:
+                    t_skip = t_inner[step.target_layer]["skip"]
+                    s_skip = s_inner[step.source_layer]["skip"]
+                    skip = self._composition_pre(
+                        step.skip, errors, [(None, h_in), (t_skip, t_skip)], [(None, s_in), (s_skip, s_skip)], box
+                    )
+                errors = up(up(branch + skip) * (lam if step.activated else 1.0))
+            for t_index in step.after:
+                if target.layers[t_index].kind == "flatten":
+                    errors = np.repeat(errors, math.prod(target.shapes[t_index][1:]))
+        return errors
+
+    def _composition_pre(self, transition: Transition, errors: np.ndarray, t_enc: list, s_enc: list, box: Interval) -> np.ndarray:
+        """Per tracked copy, the composition lemma's bound of its pre-activation error on the box
+        (before φ), from ``errors`` (sup |D| per carried input channel)."""
+        target = self.alignment.target
+        activation = target.activation_function
+        ops = transition.ops
+        h_in = self._entering(t_enc, transition.target_layer, box)
+        m_in = magnitude(h_in)[0]
+        m_unit = m_in.max(axis=tuple(range(1, m_in.ndim))) if m_in.ndim > 1 else m_in
+        k = len(transition.tracked)
+        kernel_axes = tuple(range(2, ops["free"].weight.ndim))
+        spatial_dims = h_in[0].ndim - 2
+        if transition.kind == "copy":
+            copy_abs = np.abs(ops["copy"].weight).sum(axis=kernel_axes) if kernel_axes else np.abs(ops["copy"].weight)
+            propagated = sum_up(copy_abs * errors[None, :], axis=1)
+            err_abs = up(np.abs(ops["error"].weight) + ops["error_rad"].weight)
+            err_abs = sum_up(err_abs, axis=kernel_axes) if kernel_axes else err_abs
+            own = sum_up(up(err_abs * m_unit[None, :]), axis=1)
+            s_in = self._entering(s_enc, transition.source_layer, box)
+            constant = (np.zeros((1, k, *([1] * spatial_dims))),) * 2
+            if len(transition.free_units):
+                constant = enclose_linear(ops["free"], _take(s_in, transition.free_units))
+            pre = up(propagated + own)
+        else:
+            s_in = self._entering(s_enc, transition.univariate_layer, box)
+            slots = transition.primary_slot
+            e_primary = np.where(slots >= 0, errors[np.maximum(slots, 0)], 0.0)
+            s_mag = magnitude(s_in)[0]
+            s_unit = s_mag.max(axis=tuple(range(1, s_mag.ndim))) if s_mag.ndim > 1 else s_mag
+            x_bound = np.where(
+                slots >= 0,
+                np.minimum(up(m_unit + e_primary), s_unit[transition.incoming.channels[np.maximum(slots, 0)]]),
+                m_unit,
+            )
+            target_abs = np.abs(ops["target"].weight)
+            target_abs = target_abs.sum(axis=kernel_axes) if kernel_axes else target_abs
+            propagated = sum_up(up(target_abs * e_primary[None, :]), axis=1)
+            if activation.relu_like:
+                names = ("pos", "neg")
+            else:
+                names = ("linear",)
+            reach = {name: x_bound for name in names}
+            if activation.relu_like:
+                # E⁺ multiplies φ(x̂) and E⁻ multiplies φ(−x̂): bound each by its own
+                # range (on a nonnegative box φ(−x̂) = 0 for ReLU, and the construction
+                # leaves E⁻ = w unrealised there; LEMMAS.md 3 (A)).
+                plus, minus = self._univariate_reach(transition, h_in, s_in, e_primary)
+                reach = {"pos": np.minimum(x_bound, plus), "neg": np.minimum(x_bound, minus)}
+            own = np.zeros(k)
+            for name in names:
+                coefficient = up(np.abs(ops[name].weight) + ops[name + "_rad"].weight)
+                coefficient = sum_up(coefficient, axis=kernel_axes) if kernel_axes else coefficient
+                own = up(own + sum_up(up(coefficient * reach[name][None, :]), axis=1))
+            s_uni = s_enc[transition.univariate_layer][1]
+            constant = (np.zeros((1, k, *([1] * spatial_dims))),) * 2
+            if len(transition.free_units):
+                constant = enclose_linear(ops["free"], _take(s_uni, transition.free_units))
+            if not activation.relu_like:
+                offset = transition.offset
+                constant = add(constant, (offset[0][None], offset[1][None]))
+                own = up(own + self._composition_remainder(transition, x_bound))
+            pre = up(propagated + own)
+        bias = transition.bias_delta
+        constant = add(constant, (_bias_like(bias[0], spatial_dims)[None], _bias_like(bias[1], spatial_dims)[None]))
+        sup_constant = magnitude(constant)[0]
+        if sup_constant.ndim > 1:
+            sup_constant = sup_constant.max(axis=tuple(range(1, sup_constant.ndim)))
+        pre = up(pre + sup_constant)
+        return pre
 
     def _univariate_reach(
         self, transition: Transition, h_in: Interval, s_in: Interval, e_primary: np.ndarray

@@ -132,6 +132,17 @@ def _branch_and_bound(context: CertifyContext) -> Any:
     )
 
 
+def _ibp_what(alignment: Alignment, symbolic: bool) -> str:
+    if alignment.residual and alignment.steps is None:
+        return (
+            "interval bound propagation of each network separately (the ticket records no copies "
+            "of its residual blocks), with branch and bound"
+        )
+    if alignment.residual:
+        return "differential interval bound propagation through residual blocks (interval bounds)"
+    return "differential interval bound propagation" + (" with symbolic (affine) bounds" if symbolic else "")
+
+
 def _ibp(context: CertifyContext) -> MethodBound:
     start = time.perf_counter()
     result = _branch_and_bound(context)
@@ -144,13 +155,7 @@ def _ibp(context: CertifyContext) -> MethodBound:
             "boxes": result.boxes,
             "evaluated": result.evaluated,
             "symbolic": result.symbolic,
-            "what": (
-                "interval bound propagation of each network separately (residual blocks: no "
-                "differential transitions yet), with branch and bound"
-                if context.alignment.residual
-                else "differential interval bound propagation"
-                + (" with symbolic (affine) bounds" if result.symbolic else "")
-            ),
+            "what": _ibp_what(context.alignment, result.symbolic),
         },
     )
 
@@ -271,7 +276,7 @@ def certify(
     attacked = attack(target, ticket_net, starts_inf, starts_two, steps=steps, progress=progress)
 
     bounds: dict[str, MethodBound] = {}
-    if alignment.residual:  # the per-copy composition bound does not cover residual blocks
+    if alignment.residual and alignment.steps is None:  # no copies recorded: no per-copy composition
         chosen = [method for method in chosen if method is not _composition] or [_separate]
     for method in chosen:
         bound = method(context)
