@@ -483,7 +483,7 @@ def measured_row(
     (e.g. residual blocks) gives a not-measured row with the refusal as its reason.
     """
     from ltbounds.construct import allot_tolerances, construct  # noqa: PLC0415
-    from ltbounds.construct.width import EMPIRICAL_PRODUCT_CONSTANT  # noqa: PLC0415
+    from ltbounds.construct.width import EMPIRICAL_PRODUCT_CONSTANT, default_rho  # noqa: PLC0415
 
     if mode_is_default := constant in ("code", "paper"):
         value, low, high, confidence = EMPIRICAL_PRODUCT_CONSTANT, None, None, None
@@ -502,9 +502,8 @@ def measured_row(
     try:
         rho = None
         if not mode_is_default:
-            problems = max(1, target.num_params.nonzero)
-            smallest = min(min(allot_tolerances(target, eps)), delta / problems)
-            rho = max(1, math.ceil(value * math.log(1.0 / smallest)))
+            tolerance = min(allot_tolerances(target, eps))
+            rho = default_rho(target, tolerance, delta, depth="L+1", constant=value)
         ticket = construct(target, eps=eps, delta=delta, depth="L+1", rho=rho, seed=seed, progress=progress)
     except (InvalidInput, ResourceLimitError) as refusal:  # too small an eps: rho over the cap or memory
         return unmeasured_row(shape, f"not measured: {refusal}")

@@ -246,6 +246,17 @@ def test_measured_row_reports_the_real_source_and_ticket() -> None:
         build_table(shape, 0.1, 0.1, target_name="tiny", measure=True)
 
 
+def test_measured_row_with_a_given_constant_uses_rho_from_that_constant() -> None:
+    """ρ = ceil(C·log(1/min(t_min, δ/N))) written out by hand, against the table's measured row."""
+    from ltbounds.construct import allot_tolerances
+
+    target = tiny_target()
+    shape, _ = shape_from_target(target, measured_norms=True)
+    table = build_table(shape, 0.1, 0.1, target_name="tiny", target=target, measure=True, seed=3, constant=2.0)
+    smallest = min(min(allot_tolerances(target, 0.1)), 0.1 / target.num_params.nonzero)
+    assert table.row(MEASURED).extra["rho"] == math.ceil(2.0 * math.log(1.0 / smallest))
+
+
 # ---------------------------------------------------------------------------- formats
 
 

@@ -19,11 +19,22 @@ from ltbounds.nets import TargetNet
 EMPIRICAL_PRODUCT_CONSTANT = 3.26
 
 
-def default_rho(target: TargetNet, tolerance: float, delta: float, *, depth: str) -> int:
-    """Least ρ with ρ ≥ C·log(1/min(tolerance, δ/N)), N = nonzero target parameters."""
+def default_rho(
+    target: TargetNet,
+    tolerance: float,
+    delta: float,
+    *,
+    depth: str,
+    constant: float = EMPIRICAL_PRODUCT_CONSTANT,
+) -> int:
+    """Least ρ with ρ ≥ C·log(1/min(tolerance, δ/N)), N = nonzero target parameters.
+
+    ``constant`` is C: construct's default is the code-derived product constant; ``ltbounds
+    table --constant fitted`` (or a number) evaluates the same formula with another C.
+    """
     problems = max(1, target.num_params.nonzero)
     smallest = min(tolerance, delta / problems)
-    return max(1, math.ceil(EMPIRICAL_PRODUCT_CONSTANT * math.log(1.0 / smallest)))
+    return max(1, math.ceil(constant * math.log(1.0 / smallest)))
 
 
 __all__ = ["EMPIRICAL_PRODUCT_CONSTANT", "default_rho"]
