@@ -31,7 +31,16 @@ __all__ = [
     "write_text_atomic",
 ]
 
-stdout_console = Console(highlight=False)
+
+def _pipe_width() -> int | None:
+    """Terminals (and an explicit ``COLUMNS``) keep their width; output piped or redirected to
+    a file gets 160 columns, so that wide tables (``ltbounds demo``) are not cut to 80."""
+    import os  # noqa: PLC0415
+
+    return None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+
+
+stdout_console = Console(highlight=False, width=_pipe_width())
 stderr_console = Console(stderr=True, highlight=False)
 
 JsonOption = Annotated[

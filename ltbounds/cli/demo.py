@@ -108,17 +108,23 @@ def demo_command(
         emit_json(rows)
         return
     stdout_console.print(summary_table(rows, f"{depth} tickets of the embedded digits targets (ε = {eps}, δ = {delta})"))
-    stdout_console.print(
+    footer = (
         f"max sampled err: over {samples:,} inputs drawn uniformly from each target's domain box "
         "(statistical); attacked: projected gradient ascent (statistical); certified: "
         "rigorous outward-rounded bound on the whole box (ltbounds certify), CERTIFIED when "
-        "it is at most ε. predicted bound: the composition lemma (LEMMAS.md §4) evaluated on the "
-        "ticket's realised per-parameter errors and pruned weight norms (float64; for the "
-        "residual CNNs the residual composition rule, block by block). ρ theory: "
-        "the least ρ the subset-sum lemma demands for the smallest per-parameter tolerance. "
-        f"'{RESIDUAL_NOT_CERTIFIED}': certify does not handle residual tickets yet; only the "
-        "sampled error is shown."
+        "it is at most ε; for the residual CNNs it is sound but loose (interval bounds cannot "
+        "see the copies' subset-sum errors cancel; docs/certify.md). predicted bound: the "
+        "composition lemma (LEMMAS.md §4) evaluated on the ticket's realised per-parameter "
+        "errors and pruned weight norms (float64; for the residual CNNs the residual "
+        "composition rule, block by block). ρ theory: the least ρ the subset-sum lemma demands "
+        "for the smallest per-parameter tolerance."
     )
+    if any(row.get("verdict") == RESIDUAL_NOT_CERTIFIED for row in rows):
+        footer += (
+            f" '{RESIDUAL_NOT_CERTIFIED}': certify refused this residual ticket; only the "
+            "sampled error is shown."
+        )
+    stdout_console.print(footer)
 
 
 def register(app: typer.Typer) -> None:
