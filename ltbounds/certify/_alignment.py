@@ -271,19 +271,7 @@ def align(target: TargetNet, ticket: Any) -> Alignment:
     if any(isinstance(layer, ResidualBlock) for layer in target.layers):
         return _align_residual(target, ticket)
     expected, structural_targets = _expected_order(target, ticket)
-    actual = [(str(kind), int(i)) for kind, i in ticket.order]
-    if actual != expected:
-        raise InvalidInput(
-            f"ticket layer order {actual} does not follow the target {target.name!r} "
-            f"(expected {expected} from its layers and the ticket's matches)"
-        )
-    for k, t_index in enumerate(structural_targets):
-        config = dict(ticket.structural[k])
-        mine = target.layers[t_index].to_config()
-        if {key: (list(v) if isinstance(v, tuple) else v) for key, v in config.items()} != mine:
-            raise InvalidInput(
-                f"ticket structural layer {k} is {config}, the target's layer {t_index} is {mine}"
-            )
+    _check_order_and_structure(target, ticket, expected, structural_targets)
     ticket.check_target(target)
     ticket_net = ticket.network()
     if tuple(ticket_net.output_shape) != tuple(target.output_shape):
@@ -384,6 +372,26 @@ def align(target: TargetNet, ticket: Any) -> Alignment:
 
 def _block_shape(block: ResidualBlock) -> tuple[int, str, bool]:
     return len(block.branch), "identity" if block.skip is None else "projection", bool(block.activation_out)
+
+
+def _check_order_and_structure(
+    target: TargetNet, ticket: Any, expected: list[tuple[str, int]], structural_targets: list[int]
+) -> None:
+    """The ticket's layer order is ``expected`` and its structural layers (pooling, flatten)
+    are configured as the target's layers ``structural_targets``, in order."""
+    actual = [(str(kind), int(i)) for kind, i in ticket.order]
+    if actual != expected:
+        raise InvalidInput(
+            f"ticket layer order {actual} does not follow the target {target.name!r} "
+            f"(expected {expected} from its layers and the ticket's matches)"
+        )
+    for k, t_index in enumerate(structural_targets):
+        config = dict(ticket.structural[k])
+        mine = target.layers[t_index].to_config()
+        if {key: (list(v) if isinstance(v, tuple) else v) for key, v in config.items()} != mine:
+            raise InvalidInput(
+                f"ticket structural layer {k} is {config}, the target's layer {t_index} is {mine}"
+            )
 
 
 def _align_residual(target: TargetNet, ticket: Any) -> Alignment:
@@ -502,17 +510,7 @@ def _residual_steps(target: TargetNet, ticket: Any, ticket_net: TargetNet) -> li
             expected.append(("structural", len(structural_targets)))
             structural_targets.append(index)
         net_of[index] = len(expected) - 1
-    actual = [(str(kind), int(i)) for kind, i in ticket.order]
-    if actual != expected:
-        raise InvalidInput(
-            f"ticket layer order {actual} does not follow the target {target.name!r} "
-            f"(expected {expected} from its layers and the ticket's matches)"
-        )
-    for k, t_index in enumerate(structural_targets):
-        config = dict(ticket.structural[k])
-        mine = target.layers[t_index].to_config()
-        if {key: (list(v) if isinstance(v, tuple) else v) for key, v in config.items()} != mine:
-            raise InvalidInput(f"ticket structural layer {k} is {config}, the target's layer {t_index} is {mine}")
+    _check_order_and_structure(target, ticket, expected, structural_targets)
     if len(ticket.residual) != blocks:
         raise InvalidInput(f"ticket records {len(ticket.residual)} residual blocks, the target {target.name!r} has {blocks}")
 
