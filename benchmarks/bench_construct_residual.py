@@ -33,7 +33,9 @@ from typing import Any
 
 import numpy as np
 
-import ltbounds.construct.solve as construct_solve
+# Run as a script, this folder is on sys.path: the clock of bench_construct serves both.
+from bench_construct import SubsetSumClock
+
 from ltbounds._io_util import write_text_atomic
 from ltbounds.construct import allot_tolerances, construct
 from ltbounds.construct.width import default_rho
@@ -70,33 +72,6 @@ def resnet20(seed: int = 0) -> TargetNet:
     return TargetNet(layers, (3, 32, 32), "relu", (0.0, 1.0), name="resnet20_random")
 
 
-class SolverClock:
-    """Accumulates the seconds the construction spends in the subset-sum solver."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._originals = {name: getattr(construct_solve, name) for name in ("solve", "solve_sparsest")}
-
-    def _timed(self, function: Any) -> Any:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self.seconds += time.perf_counter() - start
-
-        return wrapper
-
-    def __enter__(self) -> SolverClock:
-        for name, function in self._originals.items():
-            setattr(construct_solve, name, self._timed(function))
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for name, function in self._originals.items():
-            setattr(construct_solve, name, function)
-
-
 def largest_layer_entries(target: TargetNet, rho: int) -> int:
     """Candidate entries of the largest copy layer at ``rho``: one instance per nonzero target
     weight per output copy (ρ of them), each over the ρ copies of its input; the construction
@@ -106,7 +81,7 @@ def largest_layer_entries(target: TargetNet, rho: int) -> int:
 
 def measure(target: TargetNet, rho: int) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
-    with SolverClock() as clock:
+    with SubsetSumClock() as clock:
         start = time.perf_counter()
         ticket = construct(target, eps=EPS, delta=DELTA, rho=rho, seed=SEED)
         seconds = time.perf_counter() - start
