@@ -108,6 +108,19 @@ def _one_line(text: str) -> str:
 
 
 # -- reading arrays ------------------------------------------------------------------------
+def check_file_size(path: Path, max_bytes: int) -> int:
+    """The size of the model file ``path``, refused (``ModelFormatError``) when it is missing or
+    larger than ``max_bytes``: the first gate of every loader, before a byte is read."""
+    if not path.is_file():
+        raise ModelFormatError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ModelFormatError(
+            f"{path}: file has {size:,} bytes, over the cap max_bytes={max_bytes:,}; raise it for a trusted file"
+        )
+    return size
+
+
 def read_npz_arrays(
     path: str | os.PathLike[str],
     *,
@@ -124,13 +137,7 @@ def read_npz_arrays(
         shape larger than ``max_elements`` or than its stored bytes, or repeats a key.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ModelFormatError(f"{path}: no such file")
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise ModelFormatError(
-            f"{path}: file has {size:,} bytes, over the cap max_bytes={max_bytes:,}; raise it for a trusted file"
-        )
+    check_file_size(path, max_bytes)
     arrays: dict[str, np.ndarray] = {}
     try:
         with zipfile.ZipFile(path) as archive:
@@ -867,6 +874,7 @@ __all__ = [
     "DEFAULT_INPUT_DOMAIN",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_ELEMENTS",
+    "check_file_size",
     "fold_batchnorm",
     "load_npz",
     "read_npz_arrays",

@@ -69,6 +69,7 @@ from ltbounds.nets.io import (
     DEFAULT_INPUT_DOMAIN,
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_ELEMENTS,
+    check_file_size,
     fold_batchnorm,
 )
 from ltbounds.nets.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
@@ -131,13 +132,7 @@ def _one_line(text: Any) -> str:
 
 # -- reading: bytes, tensors, attributes -------------------------------------------------------
 def _parse_model(where: Path, max_bytes: int) -> Any:
-    if not where.is_file():
-        raise ModelFormatError(f"{where}: no such file")
-    size = where.stat().st_size
-    if size > max_bytes:
-        raise ModelFormatError(
-            f"{where}: file has {size:,} bytes, over the cap max_bytes={max_bytes:,}; raise it for a trusted file"
-        )
+    check_file_size(where, max_bytes)
     onnx = _onnx()
     try:
         data = where.read_bytes()

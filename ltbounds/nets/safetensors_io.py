@@ -37,6 +37,7 @@ from ltbounds.errors import InvalidInput, ModelFormatError
 from ltbounds.nets.io import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_ELEMENTS,
+    check_file_size,
     target_from_arrays,
 )
 from ltbounds.nets.target import TargetNet
@@ -97,13 +98,7 @@ def read_safetensors_arrays(
         overlapping, leaving gaps or disagreeing with the shape, or a repeated key.
     """
     where = Path(path)
-    if not where.is_file():
-        raise ModelFormatError(f"{where}: no such file")
-    size = where.stat().st_size
-    if size > max_bytes:
-        raise ModelFormatError(
-            f"{where}: file has {size:,} bytes, over the cap max_bytes={max_bytes:,}; raise it for a trusted file"
-        )
+    check_file_size(where, max_bytes)
     try:
         data = where.read_bytes()
     except OSError as exc:
