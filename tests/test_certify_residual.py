@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from ltbounds.certify import MethodBound, certify
 from ltbounds.certify._alignment import BlockTransition, align
 from ltbounds.certify._autodiff import Tape
-from ltbounds.certify._bounds import Engine, RigorousNet
+from ltbounds.certify._bounds import Engine, RigorousNet, _take
 from ltbounds.construct import construct
 from ltbounds.errors import InvalidInput
 from ltbounds.nets import AvgPool2d, Conv2d, Dense, Flatten, ResidualBlock, TargetNet
@@ -253,9 +253,11 @@ def test_transitions_are_tight_at_points(activation: str, activation_out: bool) 
     calls: list[tuple[Any, Any, Any]] = []
     original = engine._through
 
-    def spy(delta: Any, z: Any, z_hat: Any, post: Any, post_hat: Any) -> Any:
+    def spy(step: Any, delta: Any, target_pair: Any, source_pair: Any) -> Any:
+        z = _take(target_pair[0], step.tracked_units)
+        z_hat = _take(source_pair[0], step.tracked)
         calls.append((delta, z, z_hat))
-        return original(delta, z, z_hat, post, post_hat)
+        return original(step, delta, target_pair, source_pair)
 
     engine._through = spy  # type: ignore[method-assign]
     x = target.sample_inputs(64, 9)

@@ -525,15 +525,21 @@ class Engine:
         return d, separate_out
 
     # -- residual targets: the difference through blocks -------------------------------------
-    def _through(
-        self, delta: Interval, z: Interval, z_hat: Interval, post: Interval | None, post_hat: Interval | None
-    ) -> Interval:
-        """The difference after φ from the pre-activation difference ``delta`` (mean value
-        theorem on the hull of both pre-activations), intersected with the separate bounds;
-        ``delta`` itself (intersected with ``ẑ − z``) when ``post`` is None (no φ)."""
+    def _through(self, step: Any, delta: Interval, target_pair: Any, source_pair: Any) -> Interval:
+        """The difference after ``step``'s φ from the pre-activation difference ``delta`` (mean
+        value theorem on the hull of both pre-activations), intersected with the separate
+        bounds; ``delta`` itself (intersected with ``ẑ − z``) when the step has no φ.
+
+        ``target_pair`` and ``source_pair`` are the (pre-activation, post-activation)
+        enclosures of the layer in the target and in the ticket, of which the step's tracked
+        units are taken."""
+        z = _take(target_pair[0], step.tracked_units)
+        z_hat = _take(source_pair[0], step.tracked)
         delta = intersect(delta, subtract(z_hat, z))
-        if post is None:
+        if not step.activated:
             return delta
+        post = _take(target_pair[1], step.tracked_units)
+        post_hat = _take(source_pair[1], step.tracked)
         activation = self.alignment.target.activation_function
         reach = hull(z, intersect(add(z, delta), z_hat))
         d = multiply(delta, slope_range(activation, reach))
@@ -577,13 +583,8 @@ class Engine:
         for step in steps:
             if not isinstance(step, BlockTransition):
                 delta, _ = self._delta(step, d, t_enc, s_enc, box)
-                z = _take(t_enc[step.target_layer][0], step.tracked_units)
-                z_hat = _take(s_enc[step.source_layer][0], step.tracked)
-                post = post_hat = None
-                if step.activated:
-                    post = _take(t_enc[step.target_layer][1], step.tracked_units)
-                    post_hat = _take(s_enc[step.source_layer][1], step.tracked)
-                d = self._after(step, self._through(delta, z, z_hat, post, post_hat), t_enc, s_enc)
+                d = self._through(step, delta, t_enc[step.target_layer], s_enc[step.source_layer])
+                d = self._after(step, d, t_enc, s_enc)
                 continue
             h_in = self._entering(t_enc, step.target_layer, box)
             s_in = self._entering(s_enc, step.source_layer, box)
@@ -592,13 +593,7 @@ class Engine:
             d_in = d
             for j, transition in enumerate(step.branch):
                 delta, _ = self._delta(transition, d, t_local, s_local, box)
-                z = _take(t_local[j + 1][0], transition.tracked_units)
-                z_hat = _take(s_local[j + 1][0], transition.tracked)
-                post = post_hat = None
-                if transition.activated:
-                    post = _take(t_local[j + 1][1], transition.tracked_units)
-                    post_hat = _take(s_local[j + 1][1], transition.tracked)
-                d = self._through(delta, z, z_hat, post, post_hat)
+                d = self._through(transition, delta, t_local[j + 1], s_local[j + 1])
             branch_delta = d
             if step.skip is None:
                 # Identity: the ticket adds its source unit o, the target unit j's own value.
@@ -616,13 +611,8 @@ class Engine:
                 s_skip = s_inner[step.source_layer]["skip"]
                 skip_delta, _ = self._delta(step.skip, d_in, [(None, h_in), (t_skip, t_skip)], [(None, s_in), (s_skip, s_skip)], box)
             delta = add(branch_delta, skip_delta)
-            z = _take(t_enc[step.target_layer][0], step.tracked_units)
-            z_hat = _take(s_enc[step.source_layer][0], step.tracked)
-            post = post_hat = None
-            if step.activated:
-                post = _take(t_enc[step.target_layer][1], step.tracked_units)
-                post_hat = _take(s_enc[step.source_layer][1], step.tracked)
-            d = self._after(step, self._through(delta, z, z_hat, post, post_hat), t_enc, s_enc)
+            d = self._through(step, delta, t_enc[step.target_layer], s_enc[step.source_layer])
+            d = self._after(step, d, t_enc, s_enc)
         return d
 
     def symbolic_bytes(self) -> int:
