@@ -272,13 +272,7 @@ def align(target: TargetNet, ticket: Any) -> Alignment:
         return _align_residual(target, ticket)
     expected, structural_targets = _expected_order(target, ticket)
     _check_order_and_structure(target, ticket, expected, structural_targets)
-    ticket.check_target(target)
-    ticket_net = ticket.network()
-    if tuple(ticket_net.output_shape) != tuple(target.output_shape):
-        raise InvalidInput(
-            f"ticket output shape {format_shape(ticket_net.output_shape)} differs from the target's "
-            f"{format_shape(target.output_shape)}"
-        )
+    ticket_net = _ticket_network_for(target, ticket)
     # Map spec index -> ticket network layer index.
     net_index = {}
     for position, (kind, index) in enumerate(ticket.order):
@@ -374,6 +368,19 @@ def _block_shape(block: ResidualBlock) -> tuple[int, str, bool]:
     return len(block.branch), "identity" if block.skip is None else "projection", bool(block.activation_out)
 
 
+def _ticket_network_for(target: TargetNet, ticket: Any) -> TargetNet:
+    """The ticket's pruned network, once the ticket's fingerprint matches ``target`` and its
+    output shape is the target's (``InvalidInput`` otherwise)."""
+    ticket.check_target(target)
+    ticket_net = ticket.network()
+    if tuple(ticket_net.output_shape) != tuple(target.output_shape):
+        raise InvalidInput(
+            f"ticket output shape {format_shape(ticket_net.output_shape)} differs from the target's "
+            f"{format_shape(target.output_shape)}"
+        )
+    return ticket_net
+
+
 def _check_order_and_structure(
     target: TargetNet, ticket: Any, expected: list[tuple[str, int]], structural_targets: list[int]
 ) -> None:
@@ -402,13 +409,7 @@ def _align_residual(target: TargetNet, ticket: Any) -> Alignment:
     target's ``k``-th block (branch depth, identity or projection skip, φ after the sum), and
     its outputs must carry the target's outputs one to one.
     """
-    ticket.check_target(target)
-    ticket_net = ticket.network()
-    if tuple(ticket_net.output_shape) != tuple(target.output_shape):
-        raise InvalidInput(
-            f"ticket output shape {format_shape(ticket_net.output_shape)} differs from the target's "
-            f"{format_shape(target.output_shape)}"
-        )
+    ticket_net = _ticket_network_for(target, ticket)
     mine = [_block_shape(layer) for layer in target.layers if isinstance(layer, ResidualBlock)]
     theirs = [_block_shape(layer) for layer in ticket_net.layers if isinstance(layer, ResidualBlock)]
     if mine != theirs:
