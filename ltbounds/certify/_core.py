@@ -196,6 +196,7 @@ def certify(
     budget: int = DEFAULT_BUDGET,
     methods: Sequence[str | Callable[[CertifyContext], MethodBound]] = METHODS,
     progress: Progress | None = None,
+    xp: Any | None = None,
 ) -> CertificationReport:
     """Sampled, attacked and certified error of ``ticket`` against ``target``; the sandwich.
 
@@ -223,6 +224,11 @@ def certify(
         callable ``context -> MethodBound`` (every bound is checked against the witnesses).
     progress : callable, optional
         ``progress(message, done, total)``.
+    xp : array namespace, optional
+        Where sampling and the attack run (numpy by default; CuPy or array-api-strict, see
+        :func:`ltbounds.backend.get_backend`). The inputs are the same on every namespace
+        (counter-based draws); the certified methods always run on the host in numpy,
+        since their outward rounding steps float64 results with ``nextafter``.
 
     Returns
     -------
@@ -272,7 +278,9 @@ def certify(
     engine = Engine.build(alignment)
     context = CertifyContext(target, ticket, alignment, engine, budget, progress)
 
-    sampled, starts_inf, starts_two = sample_errors(target, ticket_net, samples, seed, keep=restarts, progress=progress)
+    sampled, starts_inf, starts_two = sample_errors(
+        target, ticket_net, samples, seed, keep=restarts, progress=progress, xp=xp
+    )
     attacked = attack(target, ticket_net, starts_inf, starts_two, steps=steps, progress=progress)
 
     bounds: dict[str, MethodBound] = {}

@@ -6,6 +6,12 @@ certificate): the maximum over ``n`` points drawn uniformly from the domain box
 gradient ascent on the error, restarted from the best sampled points. Gradients come from
 :mod:`._autodiff` (our own reverse mode); each step moves by the sign of the gradient and is
 projected back onto the box.
+
+Both run in any array namespace (``xp``: numpy by default, CuPy or array-api-strict on
+request; the forward and backward passes take the namespace of their inputs and the layers
+keep a copy of their weights per namespace), since they are the heavy part of certifying a
+wide ticket. Inputs are drawn by the counter-based generator, so every namespace sees the same
+points; witnesses come back to the host as numpy arrays.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ltbounds.backend import namespace, to_numpy
 from ltbounds.certify._autodiff import Tape
 from ltbounds.nets import TargetNet
 
@@ -42,10 +49,16 @@ class Witness:
     input_l2: np.ndarray
 
 
-def _errors(target: TargetNet, ticket_net: TargetNet, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    diff = ticket_net.forward(x) - target.forward(x)
-    flat = diff.reshape(diff.shape[0], -1)
-    return np.max(np.abs(flat), axis=1), np.sqrt(np.sum(flat * flat, axis=1))
+def _norms(xp: Any, diff: Any) -> tuple[Any, Any]:
+    """Per row of the batch ``diff``: (∞-norm, 2-norm), in ``diff``'s namespace."""
+    flat = xp.reshape(diff, (diff.shape[0], -1))
+    return xp.max(xp.abs(flat), axis=1), xp.sqrt(xp.sum(flat * flat, axis=1))
+
+
+def _errors(target: TargetNet, ticket_net: TargetNet, x: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(‖d‖_∞, ‖d‖_2) per input, computed in ``x``'s namespace and returned on the host."""
+    linf, l2 = _norms(namespace(x), ticket_net.forward(x) - target.forward(x))
+    return to_numpy(linf), to_numpy(l2)
 
 
 def sample_errors(
@@ -56,35 +69,40 @@ def sample_errors(
     *,
     keep: int = 8,
     progress: Callable[[str, int, int], None] | None = None,
-) -> tuple[Witness, np.ndarray, np.ndarray]:
-    """Errors at ``samples`` uniform points of the domain box.
+    xp: Any | None = None,
+) -> tuple[Witness, Any, Any]:
+    """Errors at ``samples`` uniform points of the domain box, computed in namespace ``xp``.
 
-    Returns the witness and the ``keep`` best inputs by ∞-norm and by 2-norm (for restarts).
+    Returns the witness (host arrays) and the ``keep`` best inputs by ∞-norm and by 2-norm
+    (for restarts, in ``xp``).
     """
     entries = max(1, math.prod(target.input_shape))
     widest = max(entries, max(math.prod(s) for s in ticket_net.shapes))
     chunk = max(1, CHUNK_ENTRIES // widest)
-    inputs = target.sample_inputs(samples, seed)
+    inputs = target.sample_inputs(samples, seed, xp=xp)
     linf = np.empty(samples)
     l2 = np.empty(samples)
     for start in range(0, samples, chunk):
         stop = min(start + chunk, samples)
-        linf[start:stop], l2[start:stop] = _errors(target, ticket_net, inputs[start:stop])
+        linf[start:stop], l2[start:stop] = _errors(target, ticket_net, inputs[start:stop, ...])
         if progress is not None:
             progress("sampling", stop, samples)
     best_inf = np.argsort(-linf, kind="stable")[:keep]
     best_two = np.argsort(-l2, kind="stable")[:keep]
+    xp = namespace(inputs)
+    starts_inf = xp.take(inputs, xp.asarray(best_inf), axis=0)
+    starts_two = xp.take(inputs, xp.asarray(best_two), axis=0)
     witness = Witness(
-        float(linf[best_inf[0]]), float(l2[best_two[0]]), inputs[best_inf[0]].copy(), inputs[best_two[0]].copy()
+        float(linf[best_inf[0]]), float(l2[best_two[0]]), to_numpy(starts_inf[0, ...]).copy(), to_numpy(starts_two[0, ...]).copy()
     )
-    return witness, inputs[best_inf].copy(), inputs[best_two].copy()
+    return witness, starts_inf, starts_two
 
 
 def attack(
     target: TargetNet,
     ticket_net: TargetNet,
-    starts_linf: np.ndarray,
-    starts_l2: np.ndarray,
+    starts_linf: Any,
+    starts_l2: Any,
     *,
     steps: int,
     progress: Callable[[str, int, int], None] | None = None,
@@ -96,43 +114,46 @@ def attack(
     a thousandth; the best point of every run is kept.
     """
     low, high = target.input_domain
-    x = np.concatenate([starts_linf, starts_l2], axis=0)
+    xp = namespace(starts_linf, starts_l2)
+    x = xp.concat([starts_linf, starts_l2], axis=0)
     runs_inf = starts_linf.shape[0]
     best_linf, best_l2 = -1.0, -1.0
-    arg_linf = starts_linf[0] if runs_inf else starts_l2[0]
-    arg_l2 = starts_l2[0] if starts_l2.shape[0] else arg_linf
+    arg_linf = starts_linf[0, ...] if runs_inf else starts_l2[0, ...]
+    arg_l2 = starts_l2[0, ...] if starts_l2.shape[0] else arg_linf
     width = high - low
+    is_inf_run = xp.reshape(xp.arange(x.shape[0]) < runs_inf, (-1, 1))
     for step in range(steps + 1):
         tape_hat = Tape(ticket_net, x)
         tape = Tape(target, x)
-        diff = (tape_hat.output - tape.output).reshape(x.shape[0], -1)
-        linf = np.max(np.abs(diff), axis=1)
-        l2 = np.sqrt(np.sum(diff * diff, axis=1))
-        k = int(np.argmax(linf))
-        if linf[k] > best_linf:
-            best_linf, arg_linf = float(linf[k]), x[k].copy()
-        k = int(np.argmax(l2))
-        if l2[k] > best_l2:
-            best_l2, arg_l2 = float(l2[k]), x[k].copy()
+        diff = xp.reshape(tape_hat.output - tape.output, (x.shape[0], -1))
+        linf, l2 = _norms(xp, diff)
+        k = int(xp.argmax(linf))
+        if float(linf[k]) > best_linf:
+            best_linf, arg_linf = float(linf[k]), x[k, ...]
+        k = int(xp.argmax(l2))
+        if float(l2[k]) > best_l2:
+            best_l2, arg_l2 = float(l2[k]), x[k, ...]
         if step == steps:
             break
-        cotangent = np.zeros_like(diff)
-        top = np.argmax(np.abs(diff), axis=1)
-        rows = np.arange(runs_inf)
-        cotangent[rows, top[:runs_inf]] = np.sign(diff[rows, top[:runs_inf]])
-        cotangent[runs_inf:] = diff[runs_inf:] / np.maximum(l2[runs_inf:, None], 1e-300)
-        cotangent = cotangent.reshape(tape.output.shape)
+        # ∞-norm runs: the sign of the currently largest output; 2-norm runs: d/‖d‖₂.
+        top = xp.argmax(xp.abs(diff), axis=1)
+        one_hot = xp.reshape(xp.arange(diff.shape[1]), (1, -1)) == xp.reshape(top, (-1, 1))
+        towards_inf = xp.where(one_hot, xp.sign(diff), xp.zeros_like(diff))
+        towards_l2 = diff / xp.maximum(xp.reshape(l2, (-1, 1)), xp.asarray(1e-300))
+        cotangent = xp.reshape(xp.where(is_inf_run, towards_inf, towards_l2), tape.output.shape)
         grad = tape_hat.vjp(cotangent) - tape.vjp(cotangent)
         size = width * (0.1 - (0.1 - 0.001) * step / max(steps - 1, 1))
-        x = np.clip(x + size * np.sign(grad), low, high)
+        x = xp.clip(x + size * xp.sign(grad), low, high)
         if progress is not None:
             progress("attack", step + 1, steps)
-    return Witness(best_linf, best_l2, arg_linf, arg_l2)
+    return Witness(best_linf, best_l2, to_numpy(arg_linf).copy(), to_numpy(arg_l2).copy())
 
 
 def evaluate(target: TargetNet, ticket_net: TargetNet, x: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``(‖d‖_∞, ‖d‖_2)`` per input of the batch ``x`` (float64 forward passes)."""
-    return _errors(target, ticket_net, np.asarray(x, dtype=np.float64))
+    """``(‖d‖_∞, ‖d‖_2)`` per input of the batch ``x`` (float64 forward passes, in ``x``'s
+    namespace; plain lists and numbers go to numpy); host arrays come back."""
+    xp = namespace(x)
+    return _errors(target, ticket_net, xp.astype(xp.asarray(x), xp.float64))
 
 
 __all__ = ["Witness", "attack", "evaluate", "sample_errors"]

@@ -42,6 +42,7 @@ from ltbounds.cli._common import (
     stdout_console,
     write_text_atomic,
 )
+from ltbounds.cli._options import BackendOption, resolve_backend
 from ltbounds.errors import BoundViolation, InvalidInput
 from ltbounds.nets.resolve import resolve_target
 from ltbounds.provenance import provenance
@@ -118,9 +119,14 @@ def certify_command(
         Path | None,
         typer.Option("--check-report", help="Recompute a report (its JSON file or --report folder) from its recorded inputs; exit 0 when it matches, 4 when not."),
     ] = None,
+    backend: BackendOption = "numpy",
     json_output: JsonOption = False,
 ) -> None:
-    """Sampled, attacked and certified error of TICKET against TARGET: the sandwich check."""
+    """Sampled, attacked and certified error of TICKET against TARGET: the sandwich check.
+
+    --backend runs the sampling and the attack (the heavy part on a wide ticket) on CuPy or
+    array-api-strict; the inputs are the same on every backend and the certified bounds are
+    always computed on the host."""
     if check_report is not None:
         if target is not None or ticket is not None:
             raise InvalidInput("give either TARGET TICKET or --check-report REPORT, not both")
@@ -128,6 +134,7 @@ def certify_command(
         return
     if target is None or ticket is None:
         raise InvalidInput("give TARGET and TICKET (or --check-report REPORT)")
+    resolve_backend(backend)
     if output is not None:
         check_output_path("output", output)
     if report_dir is not None:
@@ -143,7 +150,7 @@ def certify_command(
     settings = {
         "target": target, "ticket": str(ticket.resolve()), "sidecar": None if sidecar is None else str(sidecar.resolve()),
         "samples": samples, "restarts": restarts, "steps": steps, "budget": budget, "seed": seed,
-        "eps": eps, "methods": list(methods),
+        "eps": eps, "methods": list(methods), "backend": backend,
     }  # fmt: skip
     report = _run(net, loaded, settings, show_progress=not json_output)
     document = {"ticket": str(ticket), **report.to_dict()}
@@ -184,6 +191,7 @@ def _run(net: Any, loaded: Ticket, settings: dict[str, Any], *, show_progress: b
             net, loaded, eps=settings["eps"], samples=settings["samples"], seed=settings["seed"],
             restarts=settings["restarts"], steps=settings["steps"], budget=settings["budget"],
             methods=tuple(settings["methods"]), progress=progress,
+            xp=resolve_backend(settings.get("backend", "numpy")),
         )
 
 
@@ -202,7 +210,7 @@ def report_document(report: Any, settings: dict[str, Any], *, ticket: Path, net:
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,
         "inputs": inputs,
-        "provenance": provenance(seed=settings["seed"]),
+        "provenance": provenance(seed=settings["seed"], backend=settings.get("backend", "numpy")),
         "ticket": str(ticket),
         **report.to_dict(inputs=True),
     }
