@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ltbounds.activations import ACTIVATIONS, erf, get_activation
+from ltbounds.backend import to_numpy
 from ltbounds.errors import InvalidInput
 
 GRID = np.concatenate([np.linspace(-40.0, 40.0, 801), [-1e-300, 0.0, 1e-300, 700.0, -700.0]])
@@ -61,3 +62,13 @@ def test_erf_without_a_native_erf_keeps_the_namespace() -> None:
 def test_unknown_activation_names_the_value_and_the_choices() -> None:
     with pytest.raises(InvalidInput, match=r"activation='swish'.*relu"):
         get_activation("swish")
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_every_namespace_computes_the_same_values(name: str, xp) -> None:
+    """The array path keeps its input's namespace and gives numpy's values, tails included."""
+    activation = ACTIVATIONS[name]
+    grid = np.linspace(-40.0, 40.0, 801)
+    out = activation(xp.asarray(grid))
+    assert type(out) is type(xp.asarray(grid))
+    np.testing.assert_allclose(to_numpy(out), np.asarray(activation(grid)), rtol=1e-15, atol=1e-300)
