@@ -38,13 +38,17 @@ no subset-sum constant; their rows state the order-of-magnitude constant 1 of th
 
 Ticket parameters: no width theorem bounds the number of kept weights, so the theory rows
 report none (``ticket_params`` is ``None``, the cell says so); only the measured row has one.
+
+Every output names its format, ``ltbounds-table``, and version, :data:`TABLE_FORMAT_VERSION`
+(issue 12): JSON rows carry the keys ``format`` and ``format_version``, CSV files the columns of
+those names (the last two), Markdown starts with ``<!-- ltbounds-table format 1 -->`` and LaTeX
+with ``% ltbounds-table format 1``. :func:`load_table` reads the JSON and CSV forms back and
+refuses any other format or a newer version.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import json
 import math
 import time
@@ -52,8 +56,10 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
+from ltbounds import _formats
 from ltbounds.errors import InvalidInput, ModelFormatError, ResourceLimitError
 from ltbounds.lemmas.subsetsum import SubsetSumConstant
 from ltbounds.lemmas.widths import THEOREMS, TargetShape, WidthRequirement
@@ -68,6 +74,9 @@ FITTED_FILE = "fitted_constants.json"
 MEASURED_NAME = "this construction, measured"
 #: Theorems whose constant is not a subset-sum constant (the library's order-only 1.0).
 _ORDER_ONLY = ("malach", "orseau")
+#: The format name and version every table output carries (see :func:`load_table`).
+TABLE_FORMAT = "ltbounds-table"
+TABLE_FORMAT_VERSION = 1
 
 
 # ------------------------------------------------------------------------------ constants
@@ -574,9 +583,12 @@ class BoundTable:
         raise InvalidInput(f"theorem={key!r} is not a row; expected one of {', '.join(r.theorem for r in self.rows)}")
 
     def as_rows(self) -> list[dict[str, Any]]:
-        """The JSON document of ``--format json``: a list of rows, each with its context."""
+        """The JSON document of ``--format json``: a list of rows, each with its context and
+        the format tag (``format``, ``format_version``; the document is a list, so every row
+        carries them)."""
+        tag = {"format": TABLE_FORMAT, "format_version": TABLE_FORMAT_VERSION}
         context = {"target": self.target, "eps": self.eps, "delta": self.delta, "constant_mode": self.constant}
-        return [{**row.as_dict(), **context} for row in self.rows]
+        return [{**tag, **row.as_dict(), **context} for row in self.rows]
 
 
 def build_table(
@@ -736,13 +748,19 @@ def _footnotes(table: BoundTable) -> list[str]:
     return notes
 
 
+def format_line() -> str:
+    """``ltbounds-table format 1``: the text of the first (comment) line of Markdown and LaTeX."""
+    return f"{TABLE_FORMAT} format {TABLE_FORMAT_VERSION}"
+
+
 def to_markdown(table: BoundTable) -> str:
-    """A GitHub/MyST Markdown table with its caption and footnotes."""
+    """A GitHub/MyST Markdown table with its caption and footnotes, after an HTML comment
+    naming the format (invisible when rendered)."""
 
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
-    lines = [f"**{cell(_caption(table))}**", ""]
+    lines = [f"<!-- {format_line()} -->", "", f"**{cell(_caption(table))}**", ""]
     lines.append("| " + " | ".join(HEADERS) + " |")
     lines.append("|" + "|".join(("---", "---:", "---", "---:", "---:", "---:", "---", "---", "---")) + "|")
     for row in table.rows:
@@ -752,18 +770,21 @@ def to_markdown(table: BoundTable) -> str:
     return "\n".join(lines) + "\n"
 
 
-CSV_COLUMNS = (
-    "target", "eps", "delta", "theorem", "name", "applies", "reason", "source_depth", "widths",
-    "max_width", "source_params", "target_params", "factor", "ticket_params", "constant",
-    "constant_origin", "constant_low", "constant_high", "activation_assumption", "weight_law",
-    "citation", "status",
-)
+#: The type of every CSV column (:data:`ltbounds._formats.CELLS`; ``?``: an empty cell is None).
+_CSV_TYPES = {
+    "target": "str", "eps": "float", "delta": "float", "theorem": "str", "name": "str",
+    "applies": "bool", "reason": "str", "source_depth": "int?", "widths": "ints?",
+    "max_width": "int?", "source_params": "int?", "target_params": "int", "factor": "float?",
+    "ticket_params": "int?", "constant": "float?", "constant_origin": "str?",
+    "constant_low": "float?", "constant_high": "float?", "activation_assumption": "str",
+    "weight_law": "str", "citation": "str", "status": "str", "format": "str", "format_version": "int",
+}
+#: The CSV header: ``format`` and ``format_version`` last.
+CSV_COLUMNS = tuple(_CSV_TYPES)
 
 
 def _csv_record(table: BoundTable, row: TableRow) -> dict[str, Any]:
-    def blank(value: Any) -> Any:
-        return "" if value is None else value
-
+    constant = row.constant
     return {
         "target": table.target,
         "eps": table.eps,
@@ -772,34 +793,38 @@ def _csv_record(table: BoundTable, row: TableRow) -> dict[str, Any]:
         "name": row.name,
         "applies": row.applies,
         "reason": row.reason,
-        "source_depth": blank(row.source_depth),
-        "widths": "" if row.widths is None else " ".join(map(str, row.widths)),
-        "max_width": "" if not row.widths else max(row.widths),
-        "source_params": blank(row.source_params),
+        "source_depth": row.source_depth,
+        "widths": None if row.widths is None else list(row.widths),
+        "max_width": max(row.widths) if row.widths else None,
+        "source_params": row.source_params,
         "target_params": row.target_params,
-        "factor": blank(row.factor),
-        "ticket_params": blank(row.ticket_params),
-        "constant": "" if row.constant is None else row.constant.value,
-        "constant_origin": "" if row.constant is None else row.constant.origin,
-        "constant_low": "" if row.constant is None else blank(row.constant.low),
-        "constant_high": "" if row.constant is None else blank(row.constant.high),
+        "factor": row.factor,
+        "ticket_params": row.ticket_params,
+        "constant": None if constant is None else constant.value,
+        "constant_origin": None if constant is None else constant.origin,
+        "constant_low": None if constant is None else constant.low,
+        "constant_high": None if constant is None else constant.high,
         "activation_assumption": row.activation_assumption,
         "weight_law": row.weight_law,
         "citation": row.citation,
         "status": row.status,
+        "format": TABLE_FORMAT,
+        "format_version": TABLE_FORMAT_VERSION,
     }
 
 
-def to_csv(tables: BoundTable | Sequence[BoundTable]) -> str:
-    """CSV, one line per row (of every table given: a sweep is several tables)."""
+def csv_records(tables: BoundTable | Sequence[BoundTable]) -> list[dict[str, Any]]:
+    """The rows :func:`to_csv` writes, typed (None for an empty cell, ``widths`` a list):
+    what :func:`load_table` gives back for the CSV file."""
     tables = [tables] if isinstance(tables, BoundTable) else list(tables)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for table in tables:
-        for row in table.rows:
-            writer.writerow(_csv_record(table, row))
-    return buffer.getvalue()
+    return [_csv_record(table, row) for table in tables for row in table.rows]
+
+
+def to_csv(tables: BoundTable | Sequence[BoundTable]) -> str:
+    """CSV, one line per row (of every table given: a sweep is several tables); widths
+    space-separated, an absent value an empty cell, the last two columns ``format`` and
+    ``format_version``."""
+    return _formats.write_csv(csv_records(tables), CSV_COLUMNS)
 
 
 # LaTeX: text-mode escapes for the ten specials, the few comparison operators our cells carry,
@@ -845,8 +870,10 @@ LATEX_COLUMNS = "lrlrrrlp{4cm}p{4cm}"
 
 
 def to_latex(table: BoundTable) -> str:
-    """A standalone ``tabular`` (ASCII, escaped; needs no package), caption as a comment."""
+    """A standalone ``tabular`` (ASCII, escaped; needs no package), after a comment naming the
+    format; the caption and notes are comments too."""
     lines = [
+        f"% {format_line()}",
         f"% {latex_escape(_caption(table))}",
         f"\\begin{{tabular}}{{{LATEX_COLUMNS}}}",
         "\\hline",
@@ -861,7 +888,7 @@ def to_latex(table: BoundTable) -> str:
 
 
 def to_json(table: BoundTable) -> str:
-    """``--format json``: a list of rows (see :meth:`TableRow.as_dict`)."""
+    """``--format json``: a list of rows (see :meth:`TableRow.as_dict` and :meth:`BoundTable.as_rows`)."""
     return json.dumps(table.as_rows(), indent=2, allow_nan=False) + "\n"
 
 
@@ -870,6 +897,75 @@ def format_table(table: BoundTable, fmt: str) -> str:
     if fmt not in FORMATS:
         raise InvalidInput(f"format={fmt!r} must be one of {', '.join(FORMATS)}")
     return {"md": to_markdown, "csv": to_csv, "latex": to_latex, "json": to_json}[fmt](table)
+
+
+# -------------------------------------------------------------------------------- reading
+
+#: The keys every JSON row must have, with their types (:data:`ltbounds._formats.FIELDS`);
+#: the documented keys of ``--format json``. Rows may carry more (``rho``, ``seed``, ...).
+_JSON_ROW = {
+    "theorem": "str", "name": "str", "citation": "str", "status": "str", "applies": "bool",
+    "reason": "str", "source_depth": "int?", "widths": "ints?", "kernel_sizes": "ints?",
+    "source_params": "int?", "target_params": "int", "factor": "float?", "ticket_params": "int?",
+    "constant": "object?", "assumptions": "list", "target": "str", "eps": "float",
+    "delta": "float", "constant_mode": "str|float",
+}
+_JSON_CONSTANT = {"value": "float", "origin": "str", "law": "str", "low": "float?", "high": "float?"}
+
+
+def load_table(path: Any, *, max_bytes: int = _formats.MAX_TEXT_BYTES) -> list[dict[str, Any]]:
+    """The rows of a table file written by ``ltbounds table --format json|csv`` (or a sweep's
+    CSV), checked to be a format and version this ltbounds reads.
+
+    The form is chosen by suffix (``.json``, ``.csv``); any other suffix by content (a file
+    starting with ``[`` is JSON). JSON gives the rows exactly as written
+    (:meth:`BoundTable.as_rows`); CSV gives :func:`csv_records`' typed rows (numbers parsed, an
+    empty cell None, ``widths`` a list).
+
+    Raises
+    ------
+    ModelFormatError
+        The file is missing, larger than ``max_bytes``, not UTF-8, not JSON/CSV, holds no rows;
+        a row's ``format`` is not ``ltbounds-table`` (or absent: a file written before tables
+        were versioned), its ``format_version`` not 1..:data:`TABLE_FORMAT_VERSION`; a key,
+        column or cell is missing or of the wrong type.
+    """
+    where = Path(path)
+    text = _formats.read_text(where, what="table", max_bytes=max_bytes)
+    label = f"table {where}"
+    suffix = where.suffix.lower()
+    if text.startswith((f"<!-- {TABLE_FORMAT} ", f"% {TABLE_FORMAT} ")):
+        raise ModelFormatError(f"{label} is the Markdown or LaTeX form; load_table reads the JSON and CSV forms")
+    if suffix == ".json" or (suffix != ".csv" and text.lstrip()[:1] in ("[", "{")):
+        return _table_json_rows(text, label)
+    return _formats.read_csv_rows(
+        text, _CSV_TYPES, expected=TABLE_FORMAT, current=TABLE_FORMAT_VERSION, where=label
+    )
+
+
+def _table_json_rows(text: str, label: str) -> list[dict[str, Any]]:
+    document = _formats.parse_json(text, where=label)
+    if isinstance(document, dict):  # one object where the rows should be: say what it is
+        _formats.check_format(
+            _formats.field(document, "format"), _formats.field(document, "format_version"),
+            expected=TABLE_FORMAT, current=TABLE_FORMAT_VERSION, where=label,
+        )
+    if not isinstance(document, list) or not document:
+        raise ModelFormatError(
+            f"{label} holds {_formats.shown(document, 40)}; expected a non-empty JSON list of rows"
+        )
+    for number, row in enumerate(document, 1):
+        where = f"{label} row {number}"
+        if not isinstance(row, dict):
+            raise ModelFormatError(f"{where} is {_formats.shown(row, 40)}; expected an object")
+        _formats.check_format(
+            _formats.field(row, "format"), _formats.field(row, "format_version"),
+            expected=TABLE_FORMAT, current=TABLE_FORMAT_VERSION, where=where,
+        )
+        _formats.check_fields(row, _JSON_ROW, where=where)
+        if row["constant"] is not None:
+            _formats.check_fields(row["constant"], _JSON_CONSTANT, where=f"{where} constant")
+    return document
 
 
 # --------------------------------------------------------------------------------- sweeps
@@ -980,7 +1076,13 @@ def plot_sweep(tables: Sequence[BoundTable], key: str, path: Any) -> None:
         axes.legend(fontsize=7)
     else:
         axes.text(0.5, 0.5, "no theorem applies to this target", transform=axes.transAxes, ha="center")
-    figure.savefig(path, format="png", dpi=120)
+    figure.savefig(path, format="png", dpi=120, metadata=plot_metadata())
+
+
+def plot_metadata() -> dict[str, str]:
+    """The metadata of the sweep plot: its ``Keywords`` names the format and version (for
+    provenance only; nothing reads plots back)."""
+    return {"Keywords": format_line()}
 
 
 __all__ = [
@@ -989,19 +1091,25 @@ __all__ = [
     "FORMATS",
     "MEASURED",
     "ROW_KEYS",
+    "TABLE_FORMAT",
+    "TABLE_FORMAT_VERSION",
     "BoundTable",
     "ConstantInfo",
     "FittedConstant",
     "TableRow",
     "build_table",
     "compress_widths",
+    "csv_records",
     "fitted_constants",
+    "format_line",
     "format_table",
     "latex_escape",
+    "load_table",
     "measured_row",
     "not_applicable_reasons",
     "parse_constant",
     "parse_sweep",
+    "plot_metadata",
     "plot_sweep",
     "sweep",
     "theorem_row",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -59,6 +60,28 @@ def test_table_csv_and_plot(capsys, tmp_path) -> None:
     if has_matplotlib:
         assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.rglob("*.tmp")) == []
+
+
+def test_outputs_name_their_format_and_read_back(capsys, tmp_path) -> None:
+    """``--json`` (saved), ``--csv`` and ``--plot`` carry format and version; the JSON and CSV
+    load back through ``load_coverage`` to the rows the run printed."""
+    from ltbounds.subsetsum.coverage_io import csv_records, load_coverage  # noqa: PLC0415
+
+    csv_path, plot_path = tmp_path / "delta.csv", tmp_path / "delta.svg"
+    arguments = ["--n", "8,9", "--eps", "0.05,0.02", "--trials", "120", "--csv", str(csv_path), "--json"]
+    has_matplotlib = importlib.util.find_spec("matplotlib") is not None
+    if has_matplotlib:
+        arguments += ["--plot", str(plot_path)]
+    code, out, _ = run(capsys, *arguments)
+    assert code == 0
+    document = json.loads(out)
+    assert (document["format"], document["format_version"]) == ("ltbounds-coverage", 1)
+    (tmp_path / "delta.json").write_text(out)
+    assert load_coverage(tmp_path / "delta.json") == document["rows"]
+    assert load_coverage(csv_path) == csv_records(document["rows"])
+    assert csv_path.read_text().splitlines()[0].endswith(",C,format,format_version")
+    if has_matplotlib:
+        assert "ltbounds-coverage format 1" in plot_path.read_text()
 
 
 def test_a_failed_run_leaves_no_partial_file(capsys, tmp_path, monkeypatch) -> None:

@@ -1,11 +1,10 @@
-"""``ltbounds prove``: the shipped proofs run green, in time, and every verdict is re-derived."""
+"""``ltbounds prove``: the shipped proofs run green and every verdict is re-derived."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,22 +18,20 @@ FIXTURE = Path(__file__).parent / "fixtures" / "wrong_obligation.toml"
 
 
 @pytest.fixture(scope="module")
-def shipped() -> tuple[list[dict], float]:
-    started = time.perf_counter()
+def shipped() -> list[dict]:
     completed = subprocess.run(
         [sys.executable, "-m", "ltbounds", "prove", str(ROOT / "proofs"), "--json"],
         capture_output=True,
         text=True,
         timeout=300,
     )
-    elapsed = time.perf_counter() - started
     assert completed.returncode == 0, completed.stderr
-    return json.loads(completed.stdout), elapsed
+    return json.loads(completed.stdout)
 
 
-def test_shipped_proofs_pass_quickly(shipped) -> None:
-    documents, elapsed = shipped
-    assert elapsed < 60
+def test_shipped_proofs_pass(shipped) -> None:
+    """Every shipped obligation holds (its speed is in benchmarks/bench_cli.py)."""
+    documents = shipped
     assert documents
     for document in documents:
         assert {"proof", "obligation", "method", "verdict", "seconds"} <= set(document)
@@ -53,7 +50,7 @@ def test_shipped_proofs_pass_quickly(shipped) -> None:
 
 
 def test_every_shipped_verdict_is_rederived_independently(shipped) -> None:
-    documents, _ = shipped
+    documents = shipped
     by_key = {(d["proof"], d["obligation"]): d for d in documents}
     from ltbounds.verdict import Status, Verdict
 

@@ -6,14 +6,13 @@ import csv
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from ltbounds.cli import main
 from ltbounds.presets import get_preset
-from ltbounds.tables import ROW_KEYS, build_table
+from ltbounds.tables import ROW_KEYS, build_table, csv_records, load_table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,15 +23,13 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_resnet20_prints_all_rows_in_under_five_seconds() -> None:
-    start = time.perf_counter()
+def test_resnet20_prints_all_rows() -> None:
+    """The whole ResNet-20 table as a user runs it (its speed is in benchmarks/bench_cli.py)."""
     result = subprocess.run(
         [sys.executable, "-m", "ltbounds", "table", "--preset", "resnet20", "--eps", "0.01", "--delta", "0.01"],
         capture_output=True, text=True, check=False, cwd=ROOT,
     )
-    seconds = time.perf_counter() - start
     assert result.returncode == 0, result.stderr
-    assert seconds < 5, f"took {seconds:.1f} s"
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     assert len(rows) == 1 + len(ROW_KEYS)
     expected = build_table(get_preset("resnet20").shape, 0.01, 0.01, target_name="resnet20").row("burkholz_2l")
@@ -58,8 +55,19 @@ def test_json_csv_and_latex_files(capsys, tmp_path) -> None:
         text = path.read_text()
         if fmt == "csv":
             assert [r["theorem"] for r in csv.DictReader(text.splitlines())] == list(ROW_KEYS)
+            assert load_table(path) == csv_records(build_table(
+                get_preset("lenet5").shape, 0.01, 0.01, target_name="lenet5", caveats=get_preset("lenet5").caveats))
+        else:
+            comment = {"md": "<!-- ltbounds-table format 1 -->", "latex": "% ltbounds-table format 1"}[fmt]
+            assert text.splitlines()[0] == comment
         if fmt == "latex":
             assert "\\begin{tabular}" in text and text.rstrip().splitlines()[-1].startswith("%")
+    path = tmp_path / "out" / "t.json"
+    code, out, _ = run(capsys, "--preset", "lenet5", "--json", "-o", str(path))
+    assert code == 0 and out == ""
+    rows = load_table(path)
+    assert [row["theorem"] for row in rows] == list(ROW_KEYS)
+    assert {(row["format"], row["format_version"]) for row in rows} == {("ltbounds-table", 1)}
     assert sorted(p.name for p in tmp_path.rglob("*.tmp")) == []
 
 
@@ -93,12 +101,16 @@ def test_sweep_writes_csv_and_plot(capsys, tmp_path) -> None:
     records = list(csv.DictReader(path.open()))
     assert len(records) == 3 * len(ROW_KEYS)
     assert sorted({float(r["eps"]) for r in records}) == pytest.approx([1e-3, 1e-2, 1e-1])
+    rows = load_table(path)
+    assert [row["theorem"] for row in rows] == [r["theorem"] for r in records]
+    assert [row["max_width"] for row in rows] == [int(r["max_width"]) if r["max_width"] else None for r in records]
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         assert "no plot" in " ".join(err.split())
     else:
-        assert path.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        png = path.with_suffix(".png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and b"Keywords\x00ltbounds-table format 1" in png
     assert sorted(p.name for p in tmp_path.rglob("*.tmp")) == []
 
 

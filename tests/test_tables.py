@@ -19,22 +19,27 @@ import mpmath
 import numpy as np
 import pytest
 
-from ltbounds.errors import InvalidInput
+from ltbounds.errors import InvalidInput, LtboundsError, ModelFormatError
 from ltbounds.lemmas.widths import TargetShape
 from ltbounds.nets import Dense, TargetNet
 from ltbounds.presets import get_preset, shape_from_target
 from ltbounds.tables import (
+    CSV_COLUMNS,
     MEASURED,
     ROW_KEYS,
+    TABLE_FORMAT_VERSION,
     build_table,
     compress_widths,
+    csv_records,
     format_table,
     latex_escape,
+    load_table,
     not_applicable_reasons,
     parse_constant,
     parse_sweep,
     sweep,
     to_csv,
+    to_json,
     to_latex,
     to_markdown,
 )
@@ -394,3 +399,141 @@ def test_sweep_widths_grow_as_eps_shrinks() -> None:
     assert widths == sorted(widths) and widths[0] < widths[-1]
     assert [t.eps for t in tables] == [0.1, 0.01, 0.001]
     assert all("sweeps build no tickets" in t.row(MEASURED).reason for t in tables)
+
+
+# ------------------------------------------------------------------- versions, reading back
+
+
+def test_every_output_names_its_format_and_version(dense_table) -> None:
+    assert TABLE_FORMAT_VERSION == 1
+    assert to_markdown(dense_table).splitlines()[0] == "<!-- ltbounds-table format 1 -->"
+    assert to_latex(dense_table).splitlines()[0] == "% ltbounds-table format 1"
+    for row in json.loads(to_json(dense_table)):
+        assert (row["format"], row["format_version"]) == ("ltbounds-table", 1)
+    records = list(csv.DictReader(io.StringIO(to_csv(dense_table))))
+    assert CSV_COLUMNS[-2:] == ("format", "format_version")
+    assert {(r["format"], r["format_version"]) for r in records} == {("ltbounds-table", "1")}
+
+
+@pytest.fixture(scope="module")
+def tables_to_read(dense_table):
+    """A code-constant table, a fitted one (intervals), a numeric one, and a 3-point sweep."""
+    fitted = build_table(CONV, EPS, DELTA, target_name="conv, fitted", constant="fitted")
+    numeric = build_table(DENSE, EPS, DELTA, target_name='a "quoted", name\nwith a line break', constant=2.5)
+    return [dense_table, fitted, numeric], sweep(DENSE, "eps", [0.1, 0.01, 0.001], eps=EPS, delta=DELTA, target_name="dense")
+
+
+def test_load_table_round_trips_json_and_csv(tmp_path, tables_to_read) -> None:
+    singles, swept = tables_to_read
+    for index, table in enumerate(singles):
+        (tmp_path / f"{index}.json").write_text(to_json(table))
+        (tmp_path / f"{index}.csv").write_text(to_csv(table))
+        assert load_table(tmp_path / f"{index}.json") == table.as_rows()
+        assert load_table(tmp_path / f"{index}.csv") == csv_records(table)
+    rows = load_table(tmp_path / "1.csv")
+    fitted = [row for row in rows if row["constant_low"] is not None]
+    assert fitted and all(row["constant_low"] <= row["constant"] <= row["constant_high"] for row in fitted)
+    assert all(row["widths"] == list(singles[1].row(row["theorem"]).widths) for row in fitted)
+    assert rows[0]["source_depth"] is None and rows[0]["applies"] is False
+    assert load_table(tmp_path / "2.json")[0]["constant_mode"] == 2.5
+    (tmp_path / "sweep.csv").write_text(to_csv(swept))
+    rows = load_table(tmp_path / "sweep.csv")
+    assert rows == csv_records(swept) and len(rows) == 3 * len(ROW_KEYS)
+    assert [row["eps"] for row in rows[:: len(ROW_KEYS)]] == [0.1, 0.01, 0.001]
+    # any other suffix: the form is read from the content
+    (tmp_path / "table.txt").write_text(to_json(singles[0]))
+    (tmp_path / "table.out").write_text(to_csv(singles[0]))
+    assert load_table(tmp_path / "table.txt") == singles[0].as_rows()
+    assert load_table(tmp_path / "table.out") == csv_records(singles[0])
+
+
+def _rewrite_json(text: str, change) -> str:
+    rows = json.loads(text)
+    for row in rows:
+        change(row)
+    return json.dumps(rows)
+
+
+def test_load_table_refuses_unknown_and_missing_versions(tmp_path, dense_table) -> None:
+    text_json, text_csv = to_json(dense_table), to_csv(dense_table)
+    header, *lines = text_csv.splitlines()
+    cases = {
+        "newer.json": (_rewrite_json(text_json, lambda r: r.update(format_version=2)),
+                       r"row 1 has format_version=2; this ltbounds reads format_version 1 \(written by a newer"),
+        "zero.json": (_rewrite_json(text_json, lambda r: r.update(format_version=0)), "format_version=0;"),
+        "text-version.json": (_rewrite_json(text_json, lambda r: r.update(format_version="1")), "format_version='1';"),
+        "unversioned.json": (_rewrite_json(text_json, lambda r: [r.pop("format"), r.pop("format_version")]),
+                             r"row 1 has format=<missing>; expected 'ltbounds-table' \(written before"),
+        "other.json": (_rewrite_json(text_json, lambda r: r.update(format="ltbounds-coverage")),
+                       "format='ltbounds-coverage'; expected 'ltbounds-table'"),
+        "object.json": ('{"format": "ltbounds-table", "format_version": 7}', "format_version=7;"),
+        "newer.csv": ("\n".join([header, *(line[: -1] + "2" for line in lines)]) + "\n",
+                      "row 1 has format_version=2; this ltbounds reads format_version 1"),
+        "unversioned.csv": ("\n".join(line.rsplit(",", 2)[0] for line in text_csv.splitlines()) + "\n",
+                            r"\(no format column\) has format=<missing>; expected 'ltbounds-table'"),
+        "other.csv": (text_csv.replace(",ltbounds-table,", ",ltbounds-coverage,"), "format='ltbounds-coverage'"),
+    }
+    for name, (text, message) in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ModelFormatError, match=message) as caught:
+            load_table(tmp_path / name)
+        assert str(tmp_path / name) in str(caught.value) and "\n" not in str(caught.value), name
+
+
+def test_load_table_refuses_damaged_files(tmp_path, dense_table) -> None:
+    for form, text in (("json", to_json(dense_table)), ("csv", to_csv(dense_table))):
+        data = text.encode()
+        original = load_table(_write(tmp_path / f"whole.{form}", data))
+        for cut in range(0, len(data) - 1, 97):
+            path = _write(tmp_path / f"cut.{form}", data[:cut])
+            try:
+                rows = load_table(path)
+            except ModelFormatError as error:
+                assert "\n" not in str(error)
+                continue
+            # only a CSV cut exactly at a line end reads, as a prefix of the rows (no end marker)
+            assert form == "csv" and data[:cut].endswith(b"\n") and rows == original[: len(rows)], cut
+    damaged = {
+        "empty.csv": b"", "empty.json": b"", "null.json": b"null", "list.json": b"[]",
+        "rows.json": b"[1, 2]", "deep.json": b"[" * 100_000 + b"]" * 100_000,
+        "nan.json": to_json(dense_table).replace('"eps": 0.05', '"eps": NaN').encode(),
+        "latin1.csv": "target\xe9".encode("latin-1"), "noise.csv": bytes(range(256)),
+        "header.csv": to_csv(dense_table).splitlines()[0].encode() + b"\n",
+        "cells.csv": _csv_with(to_csv(dense_table), 1, "applies", "maybe"),
+        "widths.csv": _csv_with(to_csv(dense_table), 2, "widths", "221 x 153"),
+        "depth.csv": _csv_with(to_csv(dense_table), 2, "source_depth", "1e3"),
+        "inf.csv": _csv_with(to_csv(dense_table), 2, "factor", "inf"),
+        "short.csv": to_csv(dense_table).replace(",ltbounds-table,1\n", ",ltbounds-table\n", 1).encode(),
+        "columns.csv": to_csv(dense_table).replace("max_width", "widest", 1).encode(),
+        "keys.json": _rewrite_json(to_json(dense_table), lambda r: r.pop("widths")).encode(),
+        "types.json": _rewrite_json(to_json(dense_table), lambda r: r.update(widths=[1, "2"])).encode(),
+        "constant.json": _rewrite_json(to_json(dense_table), lambda r: r.update(constant={"value": "x"})).encode(),
+    }
+    for name, data in damaged.items():
+        with pytest.raises(ModelFormatError) as caught:
+            load_table(_write(tmp_path / name, data))
+        assert "\n" not in str(caught.value), name
+    for form, text in (("md", to_markdown(dense_table)), ("tex", to_latex(dense_table))):
+        with pytest.raises(ModelFormatError, match="is the Markdown or LaTeX form; load_table reads the JSON and CSV"):
+            load_table(_write(tmp_path / f"table.{form}", text.encode()))
+    for missing in (tmp_path / "nope.json", tmp_path):
+        with pytest.raises(ModelFormatError, match="no such file"):
+            load_table(missing)
+    with pytest.raises(ModelFormatError, match="over the cap max_bytes=100"):
+        load_table(tmp_path / "whole.json", max_bytes=100)
+    assert issubclass(ModelFormatError, LtboundsError)
+
+
+def _csv_with(text: str, row: int, column: str, value: str) -> bytes:
+    """``text`` (CSV) with one cell replaced, and checked to differ."""
+    records = list(csv.reader(io.StringIO(text)))
+    records[row][records[0].index(column)] = value
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(records)
+    assert buffer.getvalue() != text
+    return buffer.getvalue().encode()
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path

@@ -3,10 +3,13 @@
 Runs :func:`ltbounds.subsetsum.concentration_grid` over a grid of sizes and tolerances and
 fits Lueker's constant with :func:`ltbounds.subsetsum.fit_constant` (LEMMAS.md 1.1-1.3).
 
-``--json`` prints one object: ``rows`` (one per ``(n, eps)``, keys ``n``, ``eps``,
-``trials``, ``failures``, ``delta``, ``ci_low``, ``ci_high``, ``confidence``,
-``distribution``, ``seed``, ``domain``, ``C``) and the fit: ``C``, ``C_low``, ``C_high``,
-``C_confidence``, ``C_cell`` (the ``n`` and ``eps`` attaining it) and ``C_definition``.
+``--json`` prints one object: ``format`` (``"ltbounds-coverage"``), ``format_version`` (1),
+``rows`` (one per ``(n, eps)``, keys ``n``, ``eps``, ``trials``, ``failures``, ``delta``,
+``ci_low``, ``ci_high``, ``confidence``, ``distribution``, ``seed``, ``domain``, ``C``) and the
+fit: ``C``, ``C_low``, ``C_high``, ``C_confidence``, ``C_cell`` (the ``n`` and ``eps``
+attaining it) and ``C_definition``. ``--csv`` writes the rows without ``domain`` and with the
+columns ``format`` and ``format_version`` last; ``--plot`` names the format in its metadata
+(``Keywords``). :func:`ltbounds.subsetsum.coverage_io.load_coverage` reads the JSON and CSV back.
 
 The blocks of trials are independent work items (:mod:`ltbounds.parallel`): ``--workers N``
 runs them on a local pool (default: one per core, in-process for small grids),
@@ -23,8 +26,6 @@ expanded), ``--trials`` at most 10^9 per cell, the work list within the memory b
 
 from __future__ import annotations
 
-import csv
-import io
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
@@ -57,11 +58,6 @@ from ltbounds.validation import (
     check_positive,
 )
 
-DEFINITION = "max over cells of n / log(1 / min(eps, delta_hat))"
-CSV_COLUMNS = (
-    "n", "eps", "trials", "failures", "delta", "ci_low", "ci_high", "confidence",
-    "distribution", "seed", "C",
-)
 _PLOT_FORMATS = ("png", "pdf", "svg")
 MAX_SIZE = 40
 """Largest ``--n``."""
@@ -135,18 +131,9 @@ def check_outputs(**paths: Path | None) -> None:
         seen[where] = option
 
 
-def _rows(results: list[Any]) -> list[dict[str, Any]]:
-    from ltbounds.subsetsum.concentration import cell_constant  # noqa: PLC0415
-
-    rows = []
-    for result in results:
-        row = result.to_dict()
-        row["C"] = cell_constant(result.n, result.eps, result.delta)
-        rows.append(row)
-    return rows
-
-
 def _table(rows: list[dict[str, Any]], fit: Any) -> Table:
+    from ltbounds.subsetsum.coverage_io import CONSTANT_DEFINITION  # noqa: PLC0415
+
     confidence = f"{rows[0]['confidence']:.0%}"
     table = Table(
         title=(
@@ -156,7 +143,7 @@ def _table(rows: list[dict[str, Any]], fit: Any) -> Table:
         caption=(
             f"fitted C = {fit.C:.3f}, {fit.confidence:.0%} joint interval "
             f"[{fit.C_low:.3f}, {fit.C_high:.3f}] at n={fit.n}, eps={fit.eps:g}; "
-            f"C = {DEFINITION}"
+            f"C = {CONSTANT_DEFINITION}"
         ),
     )
     for header in ("n", "eps", "trials", "failures", "delta", f"{confidence} CI", "C (cell)"):
@@ -168,15 +155,6 @@ def _table(rows: list[dict[str, Any]], fit: Any) -> Table:
             f"{row['C']:.3f}",
         )
     return table
-
-
-def _csv_text(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: row[key] for key in CSV_COLUMNS})
-    return buffer.getvalue()
 
 
 def _plot_format(path: Path) -> str:
@@ -235,7 +213,9 @@ def write_plot(rows: list[dict[str, Any]], fit: Any, path: Path, file_format: st
     )
     axes.grid(True, which="both", alpha=0.3)
     axes.legend()
-    figure.savefig(path, format=file_format, dpi=120)
+    from ltbounds.subsetsum.coverage_io import plot_metadata  # noqa: PLC0415
+
+    figure.savefig(path, format=file_format, dpi=120, metadata=plot_metadata())
 
 
 def coverage_command(
@@ -302,27 +282,19 @@ def coverage_command(
             confidence=confidence, progress=lambda done: progress.advance(task, done),
             workers=workers, scheduler=scheduler, checkpoint=checkpoint, backend=backend,
         )
+    from ltbounds.subsetsum.coverage_io import coverage_csv, coverage_document, coverage_rows  # noqa: PLC0415
+
     fit = fit_constant(results, confidence=confidence)
-    rows = _rows(results)
+    rows = coverage_rows(results)
 
     with ExitStack() as stack:
         if csv_path is not None:
-            stack.enter_context(atomic_path(csv_path)).write_text(_csv_text(rows), encoding="utf-8")
+            stack.enter_context(atomic_path(csv_path)).write_text(coverage_csv(rows), encoding="utf-8")
         if plot_path is not None:
             write_plot(rows, fit, stack.enter_context(atomic_path(plot_path)), plot_format)
 
     if json_output:
-        emit_json(
-            {
-                "rows": rows,
-                "C": fit.C,
-                "C_low": fit.C_low,
-                "C_high": fit.C_high,
-                "C_confidence": fit.confidence,
-                "C_cell": {"n": fit.n, "eps": fit.eps},
-                "C_definition": DEFINITION,
-            }
-        )
+        emit_json(coverage_document(rows, fit))
         return
     stdout_console.print(_table(rows, fit))
 

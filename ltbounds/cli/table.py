@@ -5,15 +5,18 @@ Cunha et al. 2022, Burkholz 2022 2L and L+1) and the row "this construction, mea
 real ticket built by ``construct`` for a real TARGET). See :mod:`ltbounds.tables` for the
 columns and for what each ``--constant`` means.
 
-``--format json`` (or ``--json``) prints a list of rows; every row has at least ``theorem``,
-``source_depth``, ``widths``, ``source_params``, ``factor``, ``applies``, ``reason``,
-``constant`` (an object: ``value``, ``origin``, ``law``, ``low``, ``high``, ``confidence``,
-``note``; null where the theorem does not apply), ``ticket_params`` and ``citation``, plus
-``target``, ``eps``, ``delta`` and ``constant_mode``.
+``--format json`` (or ``--json``) prints a list of rows; every row has at least ``format``
+(``"ltbounds-table"``), ``format_version`` (1), ``theorem``, ``source_depth``, ``widths``,
+``source_params``, ``factor``, ``applies``, ``reason``, ``constant`` (an object: ``value``,
+``origin``, ``law``, ``low``, ``high``, ``confidence``, ``note``; null where the theorem does
+not apply), ``ticket_params`` and ``citation``, plus ``target``, ``eps``, ``delta`` and
+``constant_mode``. ``--format csv`` ends in the columns ``format`` and ``format_version``;
+Markdown and LaTeX start with a comment naming them. :func:`ltbounds.tables.load_table` reads
+the JSON and CSV forms back.
 
 ``--sweep eps=1e-1:1e-4[:N]`` writes a CSV (``-o FILE.csv``, one line per theorem and value)
 and, when matplotlib is importable, ``FILE.png``: the largest source width against 1/ε on
-log-log axes, one line per theorem.
+log-log axes, one line per theorem (its metadata ``Keywords`` names the format).
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """Hostile files against every loader: refused as ``LtboundsError``, never a crash (issue 12).
 
 Each loader in :data:`LOADERS` (target ``.npz``, architecture sidecar ``.json``, ticket
-``.npz``, proof ``.toml``, ``.onnx``, ``.safetensors``) gets byte-level mutations of a valid
-file (truncation, bit flips, overwritten and inserted bytes), format-aware mutations (arrays
-with NaN/inf, wrong dtypes, missing or extra keys, hand-made ``.npy`` headers declaring huge
-shapes; JSON headers with hostile values; TOML lines replaced; safetensors headers and their
-declared length; ONNX graphs with hostile dims, dtypes, operators, attributes, dangling or
-cyclic edges) and a hand-made corpus (empty file, a directory, a missing path, a zip bomb,
+``.npz``, proof ``.toml``, ``.onnx``, ``.safetensors``, table ``.json`` and ``.csv``, coverage
+``.json`` and ``.csv``) gets byte-level mutations of a valid file (truncation, bit flips,
+overwritten and inserted bytes), format-aware mutations (arrays with NaN/inf, wrong dtypes,
+missing or extra keys, hand-made ``.npy`` headers declaring huge shapes; JSON headers and
+documents with hostile values; TOML lines replaced; CSV cells, rows and columns changed;
+safetensors headers and their declared length; ONNX graphs with hostile dims, dtypes,
+operators, attributes, dangling or cyclic edges) and a hand-made corpus (empty file, a directory, a missing path, a zip bomb,
 deep JSON). For every input the contract is:
 
 * the load (and first use of what it returns) either succeeds or raises an
@@ -26,6 +27,7 @@ the first file. Every test below then covers it.
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import math
@@ -51,6 +53,8 @@ from ltbounds.nets import load_embedded
 from ltbounds.nets.io import ARCHITECTURE_KEY, load_npz, save_npz
 from ltbounds.nets.onnx_io import load_onnx, save_onnx
 from ltbounds.nets.safetensors_io import load_safetensors, save_safetensors
+from ltbounds.subsetsum.coverage_io import load_coverage
+from ltbounds.tables import load_table
 from ltbounds.ticket import Ticket
 
 #: Hang guard, not a speed goal: a load running this long (wall clock) fails the test as a
@@ -122,6 +126,28 @@ def _safetensors() -> dict[str, bytes]:
     return {"target.safetensors": _file_bytes(lambda p: save_safetensors(target, p), "target.safetensors")}
 
 
+@cache
+def _table() -> dict[str, str]:
+    """A bound table of the lenet5 preset (every theorem row, some not applicable), as text."""
+    from ltbounds.presets import get_preset  # noqa: PLC0415
+    from ltbounds.tables import build_table, to_csv, to_json  # noqa: PLC0415
+
+    preset = get_preset("lenet5")
+    table = build_table(preset.shape, 0.01, 0.01, target_name="lenet5", constant="fitted", caveats=preset.caveats)
+    return {"json": to_json(table), "csv": to_csv(table)}
+
+
+@cache
+def _coverage() -> dict[str, str]:
+    """A small real coverage sweep (2 sizes x 2 tolerances, 64 trials each), as text."""
+    from ltbounds.subsetsum import concentration_grid, fit_constant  # noqa: PLC0415
+    from ltbounds.subsetsum.coverage_io import coverage_csv, coverage_document, coverage_rows  # noqa: PLC0415
+
+    results = concentration_grid([8, 9], [0.05, 0.02], 64, seed=0, workers=1)
+    rows = coverage_rows(results)
+    return {"json": json.dumps(coverage_document(rows, fit_constant(results)), indent=2), "csv": coverage_csv(rows)}
+
+
 # -- loading and first use ---------------------------------------------------------------------
 def _use_target(target: Any) -> None:
     target.forward(target.sample_inputs(2, 0))
@@ -141,7 +167,7 @@ class Loader:
     name: str
     files: Callable[[], dict[str, bytes]]
     load: Callable[[Path], Any]
-    #: How the first file is structured: "npz", "json" or "toml" (None: bytes only).
+    #: How the first file is structured: "npz", "json", "toml", "csv", "onnx" or "safetensors".
     kind: str | None = None
 
 
@@ -152,10 +178,14 @@ LOADERS: list[Loader] = [
     Loader("proof-toml", _proof, load_proof, "toml"),
     Loader("onnx", _onnx, lambda p: _use_target(load_onnx(p)), "onnx"),
     Loader("safetensors", _safetensors, lambda p: _use_target(load_safetensors(p)), "safetensors"),
+    Loader("table-json", lambda: {"table.json": _table()["json"].encode()}, load_table, "json"),
+    Loader("table-csv", lambda: {"table.csv": _table()["csv"].encode()}, load_table, "csv"),
+    Loader("coverage-json", lambda: {"delta.json": _coverage()["json"].encode()}, load_coverage, "json"),
+    Loader("coverage-csv", lambda: {"delta.csv": _coverage()["csv"].encode()}, load_coverage, "csv"),
 ]
 BY_KIND = {
     kind: [loader for loader in LOADERS if loader.kind == kind]
-    for kind in ("npz", "json", "toml", "onnx", "safetensors")
+    for kind in ("npz", "json", "toml", "csv", "onnx", "safetensors")
 }
 
 
@@ -387,6 +417,47 @@ def test_json_mutations_are_refused_cleanly(loader: Loader, data: st.DataObject)
     original = json.loads(next(iter(loader.files().values())))
     hostile = data.draw(mutated_json(original))
     check_hostile(loader, json.dumps(hostile, allow_nan=True).encode())
+
+
+# -- CSV: cells, rows and columns ----------------------------------------------------------------
+HOSTILE_CELLS = [
+    "", " ", "nan", "inf", "-inf", "1e999", "-1", "0", "1.5", "99999999999999999999999999999999", "True",
+    "true", "x", "2", "ltbounds-table", "ltbounds-coverage", "1 2 x", "1  2", "\n", '"', "\x00", "é" * 3,
+]  # fmt: skip
+
+
+@st.composite
+def mutated_csv(draw: st.DrawFn, original: str) -> str:
+    """A CSV with one cell replaced (the header included), a cell added or dropped, a row
+    dropped or doubled, or a column removed from every row."""
+    records = list(csv.reader(io.StringIO(original, newline="")))
+    row = draw(st.integers(0, len(records) - 1))
+    column = draw(st.integers(0, len(records[row]) - 1))
+    how = draw(st.sampled_from(["cell", "cell", "cell", "add", "drop-cell", "drop-row", "double-row", "drop-column"]))
+    if how == "cell":
+        records[row][column] = draw(st.one_of(st.sampled_from(HOSTILE_CELLS), st.text(max_size=8)))
+    elif how == "add":
+        records[row].insert(column, draw(st.sampled_from(HOSTILE_CELLS)))
+    elif how == "drop-cell":
+        del records[row][column]
+    elif how == "drop-row":
+        del records[row]
+    elif how == "double-row":
+        records.insert(row, list(records[row]))
+    else:
+        for record in records:
+            del record[min(column, len(record) - 1)]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(records)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("loader", BY_KIND["csv"], ids=lambda loader: loader.name)
+@FUZZ
+@given(data=st.data())
+def test_csv_mutations_are_refused_cleanly(loader: Loader, data: st.DataObject) -> None:
+    original = next(iter(loader.files().values())).decode()
+    check_hostile(loader, data.draw(mutated_csv(original)).encode("utf-8", "surrogatepass"))
 
 
 # -- safetensors: the JSON header and its declared length ----------------------------------------
@@ -661,6 +732,10 @@ REGRESSIONS: dict[str, tuple[str, Callable[[], bytes]]] = {
             2, next(n for n in m.graph.node if n.op_type == "AveragePool").output[0]))),
     # an attribute name that is not UTF-8: TypeError joining names for the message
     "onnx-attribute-not-utf8": ("onnx", _onnx_attribute_not_utf8),
+    # an integer beyond the float range where a number goes: OverflowError in math.isfinite
+    "table-json-eps-1e400": ("table-json", lambda: _table()["json"].replace('"eps": 0.01', '"eps": 1' + "0" * 400).encode()),
+    "coverage-json-delta-1e400": ("coverage-json", lambda: _coverage()["json"].replace(
+        '"C_confidence": 0.95', '"C_confidence": ' + "9" * 400).encode()),
 }  # fmt: skip
 
 
@@ -697,3 +772,20 @@ def test_a_proof_file_of_unknown_version_is_refused_by_name() -> None:
         path.write_text(text)
         with pytest.raises(LtboundsError, match=r"\[proof\]\.version=2"):
             load_proof(path)
+
+
+@pytest.mark.parametrize("loader", [loader for loader in LOADERS if loader.name.startswith(("table", "coverage"))],
+                         ids=lambda loader: loader.name)
+def test_a_table_or_coverage_file_of_a_newer_version_is_refused_by_name(loader: Loader) -> None:
+    name, data = next(iter(loader.files().items()))
+    text = data.decode()
+    if loader.kind == "json":
+        text = text.replace('"format_version": 1', '"format_version": 2')
+    else:
+        text = text.replace("-table,1\n", "-table,2\n").replace("-coverage,1\r\n", "-coverage,2\r\n")
+    assert text != data.decode()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_bytes(text.encode())
+        with pytest.raises(LtboundsError, match=r"format_version=2; this ltbounds reads format_version 1"):
+            loader.load(path)
