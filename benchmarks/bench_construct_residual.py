@@ -7,7 +7,8 @@ of two 3×3 convolutions (16, 32, 64 channels; the first block of stages 2 and 3
 with stride 2 and has a 1×1 projection skip, the others identity skips), global average
 pooling and a dense 64→10 head; ReLU, 3×32×32 inputs in [0, 1]. Weights are random,
 ``U[−s, s]`` with ``s = min(1, 1/√fan_in)`` (a He-like scale inside the [−1, 1] the subset-sum
-lemmas approximate), biases ``U[−0.1, 0.1]``, seed 0.
+lemmas approximate), biases ``U[−0.1, 0.1]``, seed 0 (:func:`ltbounds.cli.bench.resnet20_target`,
+which ``ltbounds bench`` times too).
 
 For every ρ it measures the seconds of :func:`ltbounds.construct.construct` at ε = 0.01
 (L+1, seed 0) and the seconds spent inside the subset-sum solver (``solve`` and
@@ -37,39 +38,15 @@ import numpy as np
 from bench_construct import SubsetSumClock
 
 from ltbounds._io_util import write_text_atomic
+from ltbounds.cli.bench import resnet20_target as resnet20  # the one ResNet-20 builder
 from ltbounds.construct import allot_tolerances, construct
 from ltbounds.construct.width import default_rho
-from ltbounds.nets import AvgPool2d, Conv2d, Dense, Flatten, ResidualBlock, TargetNet
+from ltbounds.nets import TargetNet
 
 RESULTS = Path(__file__).resolve().parent / "results" / "construct_residual.json"
 EPS = 0.01
 DELTA = 0.05
 SEED = 0
-
-
-def resnet20(seed: int = 0) -> TargetNet:
-    """ResNet-20 (CIFAR) with random weights, BN folded (biases), as the module docstring."""
-    rng = np.random.default_rng(seed)
-
-    def conv(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> Conv2d:
-        scale = min(1.0, 1.0 / math.sqrt(cin * kernel * kernel))
-        return Conv2d(
-            rng.uniform(-scale, scale, (cout, cin, kernel, kernel)),
-            rng.uniform(-0.1, 0.1, cout),
-            stride=stride,
-            padding=kernel // 2,
-        )
-
-    layers: list[Any] = [conv(3, 16)]
-    channels = 16
-    for stage, width in enumerate((16, 32, 64)):
-        for block in range(3):
-            stride = 2 if (stage > 0 and block == 0) else 1
-            skip = conv(channels, width, 1, stride) if (stride != 1 or channels != width) else None
-            layers.append(ResidualBlock((conv(channels, width, 3, stride), conv(width, width)), skip, True))
-            channels = width
-    layers += [AvgPool2d(8), Flatten(), Dense(rng.uniform(-0.125, 0.125, (10, 64)), rng.uniform(-0.1, 0.1, 10))]
-    return TargetNet(layers, (3, 32, 32), "relu", (0.0, 1.0), name="resnet20_random")
 
 
 def largest_layer_entries(target: TargetNet, rho: int) -> int:

@@ -32,13 +32,25 @@ def test_quick_json_has_every_row_and_the_machine(capsys) -> None:
 
 def test_numpy_in_one_process_is_its_own_baseline(quick_numpy) -> None:
     for row in quick_numpy["rows"]:
-        if row["name"] == "construct ResNet-20":
-            assert row["baseline"] is None and row["ratio"] is None
-            assert row["note"].startswith("not available")
-            continue
         assert row["baseline"] > 0 and row["measured"] == row["baseline"] and row["ratio"] == 1.0
     rates = {row["name"]: row for row in quick_numpy["rows"]}
     assert rates["solver n=15"]["unit"] == "instances/s" and rates["construct digits_cnn_relu"]["unit"] == "s"
+
+
+def test_resnet20_row_is_measured_at_a_stated_small_rho(quick_numpy) -> None:
+    from ltbounds.cli.bench import SIZES, resnet20_target
+    from ltbounds.construct import allot_tolerances
+    from ltbounds.construct.width import default_rho
+
+    row = {row["name"]: row for row in quick_numpy["rows"]}["construct ResNet-20"]
+    rho = SIZES["quick"]["resnet20"]["rho"]
+    assert row["unit"] == "s" and row["baseline"] > 0 and f"rho={rho}" in row["size"]
+    target = resnet20_target(0)
+    assert target.input_shape == (3, 32, 32) and len(target.residual_blocks) == 9
+    theorem = default_rho(target, min(allot_tolerances(target, 0.01)), 0.05, depth="L+1")
+    assert row["theorem_rho"] == theorem > rho
+    assert f"not the theorem's rho={theorem}" in row["note"] and "infeasible" in row["note"]
+    assert row["missed"] >= 0 and (row["missed"] == 0 or f"{row['missed']:,} subset sums missed" in row["note"])
 
 
 def test_table_names_backend_ratio_and_notes(capsys) -> None:
@@ -46,7 +58,10 @@ def test_table_names_backend_ratio_and_notes(capsys) -> None:
     out = capsys.readouterr().out
     assert "backend array-api-strict, workers 2" in out and "ratio" in out
     assert "array-API twin" in out and "same counts as the baseline" in out
-    assert "not available" in out
+    text = " ".join(out.split())  # notes may wrap
+    assert text.count("array-api-strict: byte-identical ticket to numpy's") == 2  # both constructions
+    assert "construct ResNet-20" in out and "not available" not in out
+    assert "sampling and attack on array-api-strict, certified methods on the host" in text
 
 
 def test_unusable_backends_are_one_line_refusals(capsys) -> None:
@@ -63,3 +78,25 @@ def test_unusable_backends_are_one_line_refusals(capsys) -> None:
     assert "--backend='jax' must be one of 'numpy', 'cupy', 'array-api-strict'" in capsys.readouterr().err
     assert main(["bench", "--workers", "0"]) == 1
     assert main(["bench", "--repeats", "0"]) == 1
+
+
+def test_a_backend_ticket_that_differs_from_numpy_stops_the_run(monkeypatch) -> None:
+    """The construction rows compare the saved tickets; a difference is reported as a bug."""
+    import ltbounds.construct
+    from ltbounds.backend import get_backend
+    from ltbounds.cli.bench import _construct_row
+    from ltbounds.errors import InvalidInput
+    from ltbounds.nets import load_embedded
+
+    target, settings = load_embedded("digits_mlp_relu"), {"eps": 0.1, "rho": 2}
+    strict = get_backend("array-api-strict")
+    row, _ = _construct_row("mlp", target, settings, xp=strict, backend="array-api-strict", repeats=1, size="")
+    assert row["baseline"] > 0 and row["measured"] > 0 and "byte-identical" in row["note"]
+    original = ltbounds.construct.construct
+
+    def off_by_one_seed(target, *, seed, xp=None, **options):
+        return original(target, seed=seed + (xp is not None), xp=xp, **options)
+
+    monkeypatch.setattr(ltbounds.construct, "construct", off_by_one_seed)
+    with pytest.raises(InvalidInput, match="constructed another ticket for 'mlp' than numpy"):
+        _construct_row("mlp", target, settings, xp=strict, backend="array-api-strict", repeats=1, size="")

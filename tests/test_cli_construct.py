@@ -46,6 +46,7 @@ def test_construct_bad_input_is_one_line_and_writes_nothing(tmp_path) -> None:
         (("--delta", "2"), "delta=2.0"),
         (("--depth", "3L"), "depth='3L'"),
         (("--activation", "swish"), "swish"),
+        (("--backend", "jax"), "--backend='jax' must be one of 'numpy', 'cupy', 'array-api-strict'"),
     ]:
         completed = run_cli("construct", "digits_cnn_relu", "-o", str(output), *args)
         assert completed.returncode == 1, completed.stderr

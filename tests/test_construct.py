@@ -222,3 +222,53 @@ def test_residual_targets_are_refused_by_the_2l_construction() -> None:
 
     with pytest.raises(InvalidInput, match="only the L\\+1 construction handles residual"):
         construct(load_embedded("digits_resnet_relu"), eps=0.1, depth="2L", rho=4)
+
+
+def _draw_spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the array type of every index array the source draws from during a construction."""
+    from ltbounds.nets import SourceNet
+
+    seen: list[str] = []
+    original = SourceNet._values
+
+    def spy(self, layer, kind, flat_index, xp):
+        seen.append(type(flat_index).__module__.split(".")[0])
+        return original(self, layer, kind, flat_index, xp)
+
+    monkeypatch.setattr(SourceNet, "_values", spy)
+    return seen
+
+
+@pytest.mark.parametrize("target", [tiny_conv, lambda: tiny_dense("sigmoid")], ids=["conv_relu", "dense_sigmoid"])
+def test_source_weights_are_drawn_on_the_chosen_namespace_and_give_the_same_ticket(
+    target, xp, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """Issue 11: construct(xp=...) draws every source weight on ``xp`` (no silent numpy
+    fallback), and the ticket is byte for byte the numpy one (L+1 and 2L)."""
+    network = target()
+    seen = _draw_spy(monkeypatch)
+    for depth in ("L+1", "2L"):
+        seen.clear()
+        on_numpy = construct(network, eps=0.05, depth=depth, rho=4, seed=3)
+        assert seen and set(seen) == {"numpy"}
+        seen.clear()
+        on_xp = construct(network, eps=0.05, depth=depth, rho=4, seed=3, xp=xp)
+        module = type(xp.asarray([0])).__module__.split(".")[0]
+        assert seen and set(seen) == {module}
+        a, b = tmp_path / f"numpy{depth}.npz", tmp_path / f"xp{depth}.npz"
+        on_numpy.save(a)
+        on_xp.save(b)
+        assert a.read_bytes() == b.read_bytes()
+
+
+def test_draw_source_returns_host_arrays_equal_to_the_numpy_draw(xp) -> None:
+    from ltbounds.construct.blocks import draw_source
+    from ltbounds.nets import SourceNet
+
+    source = SourceNet(5, [(7, 3, 2, 2)], [(7,)], [(-0.5, 2.0)], [(0.0, 1.0)])
+    flat = np.arange(84, dtype=np.int64).reshape(12, 7)[::-1]
+    for bias, index in ((False, flat), (True, np.array([6, 0, 3]))):
+        drawn = draw_source(source, 0, index, xp, bias=bias)
+        expected = source.biases(0, index) if bias else source.weights(0, index)
+        assert isinstance(drawn, np.ndarray) and drawn.dtype == np.float64
+        assert drawn.tobytes() == expected.tobytes()

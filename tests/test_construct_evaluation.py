@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ltbounds.construct import construct, evaluation
 from ltbounds.construct.evaluation import batch_size, max_sampled_error
@@ -33,3 +34,15 @@ def test_sampled_error_equals_that_of_the_full_ticket_network(monkeypatch) -> No
     monkeypatch.setattr(evaluation, "drop_dead_units", lambda network: network)
     full = max_sampled_error(target, ticket, 300, seed=5)
     assert abs(compact - full) <= 1e-12 * max(1.0, full)
+
+
+def test_sampled_error_and_digits_scores_are_the_same_on_every_backend(xp) -> None:
+    """The forward passes run on ``xp`` (issue 11) and measure what numpy measures."""
+    from ltbounds.construct.evaluation import digits_scores
+
+    target = load_embedded("digits_mlp_relu")
+    ticket = construct(target, eps=0.1, rho=3, seed=2)
+    on_numpy = max_sampled_error(target, ticket, 130, seed=4)
+    on_xp = max_sampled_error(target, ticket, 130, seed=4, xp=xp)  # 130 < one batch: the last slice ends early
+    assert on_xp == pytest.approx(on_numpy, rel=1e-12, abs=1e-15) and on_numpy > 0
+    assert digits_scores(target, ticket, xp=xp) == digits_scores(target, ticket)

@@ -11,11 +11,15 @@ The ratio is a speed-up: baseline seconds / measured seconds (above 1: faster). 
 * ``concentration``: :func:`~ltbounds.subsetsum.concentration_grid` over a small grid, in
   trials/s (other backends decide coverage with the array twin; ``--workers`` runs a pool);
 * ``construct digits_cnn_relu``: :func:`ltbounds.construct.construct` (L+1, ε = 0.1) of the
-  embedded CNN, in seconds (numpy only: the construction has no array-namespace path yet);
-* ``construct ResNet-20``: reported as not available (no ResNet-20-shaped target with
-  weights ships; the ``resnet20`` preset is a shape for the width tables only);
-* ``certify digits_cnn_relu``: :func:`ltbounds.certify.certify` of that ticket, in seconds
-  (numpy only).
+  embedded CNN, in seconds, with the source weights drawn on ``--backend`` (``xp``); the
+  ticket must be byte-identical to the baseline's, else the run stops with an error;
+* ``construct ResNet-20``: the same for :func:`resnet20_target` (the ``resnet20`` preset's
+  shape with random weights, CIFAR-shaped 3×32×32 inputs) at ε = 0.01 and a small stated
+  ρ (8; 2 with ``--quick``): the theorem's ρ at that ε (the row's ``theorem_rho``, 171) is
+  far beyond one machine (``benchmarks/bench_construct_residual.py`` projects its time); the
+  row's ``missed`` counts the subset sums that miss at the small ρ (reported, not hidden);
+* ``certify digits_cnn_relu``: :func:`ltbounds.certify.certify` of that ticket, in seconds,
+  with sampling and the attack on ``--backend`` (the certified methods always run on the host).
 
 Timings are the best of ``repeats`` runs after a warm-up (numba compiles or loads its cache
 first). ``--quick`` shrinks every job to a smoke test (seconds in all; its figures mean little).
@@ -24,15 +28,20 @@ first). ``--quick`` shrinks every job to a smoke test (seconds in all; its figur
 (``platform``, ``processor``, ``cores``, ``python``, ``numpy``, ``numba``, ``load_average``
 (1-minute, before and after), ``device``), and ``rows``: each with ``name``, ``unit``,
 ``baseline`` and ``measured`` (in ``unit``, ``null`` when not measured), ``ratio`` (speed-up,
-or ``null``), ``size`` (what was timed) and ``note``.
+or ``null``), ``size`` (what was timed) and ``note``; the construction rows also have
+``missed`` (subset sums that missed their tolerance in the ticket), the ResNet-20 row
+``theorem_rho``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import platform
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -49,17 +58,57 @@ SIZES: dict[str, dict[str, Any]] = {
         "solver15": 20_000, "solver24": 200, "twin_fraction": 10,
         "grid": ([14, 15, 16, 17, 18], [0.01], 2048),
         "construct": {"eps": 0.1, "rho": 24, "param_eps": 0.002},
+        "resnet20": {"eps": 0.01, "rho": 8},
         "certify": {"samples": 1000, "restarts": 2, "steps": 20, "budget": 4},
     },
     "quick": {
         "solver15": 500, "solver24": 4, "twin_fraction": 4,
         "grid": ([9, 10], [0.05], 256),
         "construct": {"eps": 0.1, "rho": 4, "param_eps": 0.01},
+        "resnet20": {"eps": 0.01, "rho": 2},
         "certify": {"samples": 100, "restarts": 1, "steps": 2, "budget": 1,
                     "methods": ("composition",)},
     },
 }
 TARGET = "digits_cnn_relu"
+
+
+def resnet20_target(seed: int = 0) -> Any:
+    """ResNet-20 (CIFAR, He et al. 2016, n = 3; the ``resnet20`` preset) with random weights.
+
+    A 3×3 stem 3→16, three stages of three blocks of two 3×3 convolutions (16, 32, 64
+    channels; the first block of stages 2 and 3 has stride 2 and a 1×1 projection skip, the
+    others identity skips), 8×8 average pooling and a dense 64→10 head; ReLU, 3×32×32 inputs
+    in [0, 1]. Weights ``U[−s, s]`` with ``s = min(1, 1/√fan_in)`` (a He-like scale inside the
+    [−1, 1] the subset-sum lemmas approximate), biases ``U[−0.1, 0.1]`` (batch norm folded),
+    from ``numpy.random.default_rng(seed)``. Used by ``ltbounds bench`` and
+    ``benchmarks/bench_construct_residual.py``.
+    """
+    import numpy as np  # noqa: PLC0415
+
+    from ltbounds.nets import AvgPool2d, Conv2d, Dense, Flatten, ResidualBlock, TargetNet  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+
+    def conv(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> Conv2d:
+        scale = min(1.0, 1.0 / math.sqrt(cin * kernel * kernel))
+        return Conv2d(
+            rng.uniform(-scale, scale, (cout, cin, kernel, kernel)),
+            rng.uniform(-0.1, 0.1, cout),
+            stride=stride,
+            padding=kernel // 2,
+        )
+
+    layers: list[Any] = [conv(3, 16)]
+    channels = 16
+    for stage, width in enumerate((16, 32, 64)):
+        for block in range(3):
+            stride = 2 if (stage > 0 and block == 0) else 1
+            skip = conv(channels, width, 1, stride) if (stride != 1 or channels != width) else None
+            layers.append(ResidualBlock((conv(channels, width, 3, stride), conv(width, width)), skip, True))
+            channels = width
+    layers += [AvgPool2d(8), Flatten(), Dense(rng.uniform(-0.125, 0.125, (10, 64)), rng.uniform(-0.1, 0.1, 10))]
+    return TargetNet(layers, (3, 32, 32), "relu", (0.0, 1.0), name="resnet20_random")
 
 
 def _best(job: Callable[[], Any], repeats: int) -> float:
@@ -201,31 +250,46 @@ def run_benchmarks(
     ))
 
     say(f"construct {TARGET}")
-    from ltbounds.construct import construct  # noqa: PLC0415
     from ltbounds.nets.resolve import resolve_target  # noqa: PLC0415
 
     target = resolve_target(TARGET)
     settings = sizes["construct"]
-    tickets: list[Any] = []
-    seconds = _best(lambda: tickets.append(construct(target, seed=0, **settings)), repeats)
-    numpy_only = "" if same else "numpy only (no array-namespace path); measured = baseline"
-    rows.append(_row(
-        f"construct {TARGET}", "s",
-        f"L+1, eps={settings['eps']}, rho={settings['rho']}, param_eps={settings['param_eps']}",
-        seconds, seconds, note=numpy_only,
-    ))
+    row, ticket = _construct_row(
+        f"construct {TARGET}", target, settings, xp=xp, backend=backend, repeats=repeats,
+        size=f"L+1, eps={settings['eps']}, rho={settings['rho']}, param_eps={settings['param_eps']}",
+    )
+    rows.append(row)
 
-    rows.append(_resnet_row())
+    say("construct ResNet-20")
+    from ltbounds.construct import allot_tolerances  # noqa: PLC0415
+    from ltbounds.construct.width import default_rho  # noqa: PLC0415
+
+    settings = sizes["resnet20"]
+    resnet = resnet20_target(0)
+    theorem_rho = default_rho(resnet, min(allot_tolerances(resnet, settings["eps"])), 0.05, depth="L+1")
+    row, _ = _construct_row(
+        "construct ResNet-20", resnet, settings, xp=xp, backend=backend, repeats=repeats,
+        size=f"ResNet-20 shape, random weights, 3x32x32, L+1, eps={settings['eps']}, rho={settings['rho']}",
+        note=f"rho={settings['rho']}, not the theorem's rho={theorem_rho} at this eps (delta=0.05): "
+        f"that source is about {(theorem_rho / settings['rho']) ** 2:,.0f}x larger (it grows as "
+        "rho^2), infeasible here",
+    )
+    row["theorem_rho"] = theorem_rho
+    rows.append(row)
 
     say(f"certify {TARGET}")
     from ltbounds.certify import certify  # noqa: PLC0415
 
     certify_settings = sizes["certify"]
-    seconds = _best(lambda: certify(target, tickets[-1], **certify_settings), repeats)
+    baseline = _best(lambda: certify(target, ticket, **certify_settings), repeats)
+    measured, note = baseline, ""
+    if backend != "numpy":
+        measured = _best(lambda: certify(target, ticket, xp=xp, **certify_settings), repeats)
+        note = f"{backend}: sampling and attack on {backend}, certified methods on the host (numpy)"
     rows.append(_row(
         f"certify {TARGET}", "s",
         ", ".join(f"{key}={value}" for key, value in certify_settings.items() if key != "methods"),
-        seconds, seconds, note=numpy_only,
+        baseline, measured, note=note,
     ))
 
     machine = machine_info(backend, xp)
@@ -236,13 +300,40 @@ def run_benchmarks(
     }
 
 
-def _resnet_row() -> dict[str, Any]:
-    """ResNet-20 construction: a row saying why it is not measured, rather than a failure."""
-    return _row(
-        "construct ResNet-20", "s", "ResNet-20 shape (presets: resnet20)", None, None,
-        note="not available: ltbounds ships no ResNet-20-shaped target with weights yet "
-        "(the preset is a shape only)",
-    )
+def _construct_row(
+    name: str, target: Any, settings: dict[str, Any], *, xp: Any, backend: str, repeats: int,
+    size: str, note: str = "",
+) -> tuple[dict[str, Any], Any]:
+    """Time :func:`~ltbounds.construct.construct` of ``target`` on numpy and, unless it is
+    numpy, with the source weights drawn on ``xp``; the two tickets must be byte-identical
+    (compared as saved files). Returns the row and the ticket."""
+    from ltbounds.construct import construct  # noqa: PLC0415
+
+    tickets: list[Any] = []
+    baseline = _best(lambda: tickets.append(construct(target, seed=0, **settings)), repeats)
+    measured = baseline
+    if backend != "numpy":
+        measured = _best(lambda: tickets.append(construct(target, seed=0, xp=xp, **settings)), repeats)
+        if _ticket_bytes(tickets[0]) != _ticket_bytes(tickets[-1]):
+            raise InvalidInput(
+                f"backend={backend!r} constructed another ticket for {name!r} than numpy; "
+                "this is a bug, please report it"
+            )
+        note = "; ".join(filter(None, [note, f"{backend}: byte-identical ticket to numpy's"]))
+    missed = int(tickets[-1].metadata["missed_subset_sums"])
+    if missed:
+        note = "; ".join(filter(None, [note, f"{missed:,} subset sums missed their tolerance"]))
+    row = _row(name, "s", size, baseline, measured, note=note)
+    row["missed"] = missed
+    return row, tickets[-1]
+
+
+def _ticket_bytes(ticket: Any) -> bytes:
+    """The bytes :meth:`~ltbounds.ticket.Ticket.save` writes for ``ticket``."""
+    with tempfile.TemporaryDirectory(prefix="ltbounds-bench-") as folder:
+        path = Path(folder) / "ticket.npz"
+        ticket.save(path)
+        return path.read_bytes()
 
 
 def _number(value: float | None) -> str:

@@ -1,4 +1,11 @@
-"""``ltbounds construct``: prune a random source network into a ticket for a target."""
+"""``ltbounds construct``: prune a random source network into a ticket for a target.
+
+``--backend`` picks the array namespace on which the source weights are drawn and the sampled
+error and digits scores are computed (numpy by default; ``cupy`` needs CuPy and a CUDA GPU and
+is refused in one line, before anything is written, otherwise). The ticket file is the same
+byte for byte on every backend: the backend is recorded in ``--json``'s ``provenance``, never
+in the ticket (see :func:`ltbounds.construct.construct`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ltbounds.cli._common import JsonOption, emit_json, stderr_console, stdout_console
+from ltbounds.cli._options import BackendOption, resolve_backend
 from ltbounds.construct import DEPTHS, construct
 from ltbounds.construct.evaluation import digits_scores, max_sampled_error
 from ltbounds.construct.width import default_rho
@@ -65,8 +73,14 @@ def build_row(
     objective: str,
     samples: int,
     show_progress: bool,
+    backend: str = "numpy",
+    xp: Any | None = None,
 ) -> tuple[dict[str, Any], Any]:
-    """Construct one ticket and measure it; returns the public JSON row and the ticket."""
+    """Construct one ticket and measure it; returns the public JSON row and the ticket.
+
+    ``xp`` is the namespace called ``backend`` (:func:`ltbounds.backend.get_backend`; None:
+    numpy): the source weights are drawn and the forward passes run there.
+    """
     check_positive("eps", eps)
     check_open_unit("delta", delta)
     check_samples("samples", samples, target.input_shape, minimum=0)
@@ -79,7 +93,7 @@ def build_row(
 
         ticket = construct(
             target, eps=eps, delta=delta, depth=depth, rho=rho, param_eps=param_eps,
-            seed=seed, objective=objective, progress=report,
+            seed=seed, objective=objective, progress=report, xp=xp,
         )
     seconds = time.perf_counter() - start
     summary = ticket.summary()
@@ -104,10 +118,10 @@ def build_row(
         "worst_parameter_error": summary["worst_parameter_error"],
         "predicted_error": summary["predicted_error"],
         "samples": samples,
-        "max_sampled_error": max_sampled_error(target, ticket, samples, seed) if samples else None,
-        **digits_scores(target, ticket),
+        "max_sampled_error": max_sampled_error(target, ticket, samples, seed, xp=xp) if samples else None,
+        **digits_scores(target, ticket, xp=xp),
         "seconds": seconds,
-        "provenance": provenance(seed=seed),
+        "provenance": provenance(seed=seed, backend=backend),
     }
     return row, ticket
 
@@ -175,6 +189,7 @@ def construct_command(
     seed: Annotated[int, typer.Option(help="Seed of the random source network.")] = 0,
     objective: Annotated[str, typer.Option(help="sparse (fewest kept weights) or closest (smallest errors).")] = "sparse",
     samples: Annotated[int, typer.Option(help="Domain inputs on which to measure the output error (0: skip).")] = 1000,
+    backend: BackendOption = "numpy",
     json_output: JsonOption = False,
 ) -> None:
     """Prune a random source network into a ticket that approximates TARGET."""
@@ -189,10 +204,11 @@ def construct_command(
         check_int("rho", rho, minimum=1)
     if param_eps is not None:
         check_positive("param_eps", param_eps)
+    xp = resolve_backend(backend)
     net = load_target_for(target, activation, sidecar)
     row, ticket = build_row(
         net, eps=eps, delta=delta, depth=depth, rho=rho, param_eps=param_eps, seed=seed,
-        objective=objective, samples=samples, show_progress=not json_output,
+        objective=objective, samples=samples, show_progress=not json_output, backend=backend, xp=xp,
     )
     ticket.save(output)
     row["ticket"] = str(output)

@@ -15,6 +15,11 @@
 Biases are subset sums over the constant units through kernel entries that never touch the
 zero padding. Each block also returns the realised per-output error pieces from which
 :mod:`ltbounds.construct.bound` evaluates the composition lemma (LEMMAS.md section 4).
+
+Backends: every block takes ``xp``, the array namespace on which the source weights are drawn
+(:func:`draw_source`: the counter-based Philox draw, the same bits on every backend). The
+index bookkeeping, the subset-sum solver (numba) and everything computed from the drawn
+values stay on the host, so a ticket is byte-identical whichever namespace drew its weights.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ltbounds.activations import Activation
+from ltbounds.backend import is_numpy, to_numpy
 from ltbounds.construct.representation import Carrier, always_valid_kernel_positions
 from ltbounds.construct.solve import SubsetSums, retry_spread, solve_problems, solve_spread
 from ltbounds.errors import InvalidInput
@@ -70,6 +76,26 @@ def offset_constant_units(activation: Activation, in_units: int, base: int) -> i
     mean_abs = float(np.mean(np.abs(np.asarray(activation((grid[1:] + grid[:-1]) / 2), dtype=np.float64))))
     extra = math.ceil(round(4.0 * phi0 * int(in_units) / mean_abs, 9))
     return int(base) + extra
+
+
+def draw_source(
+    source: SourceNet, layer: int, flat: np.ndarray, xp: Any | None = None, *, bias: bool = False
+) -> np.ndarray:
+    """Source weights (``bias``: biases) of ``layer`` at the host indices ``flat``, drawn on ``xp``.
+
+    The indices move to ``xp``, :meth:`~ltbounds.nets.SourceNet.weights` draws there (integer
+    Philox rounds, one exact conversion to float64 and the affine map to the layer's range:
+    exactly rounded operations only, so the same bits on every backend) and the values come
+    back with :func:`~ltbounds.backend.to_numpy`, the construction's one host crossing: the
+    subset-sum solver is a numba kernel. Nothing else is computed on ``xp`` here, because
+    transcendental functions (φ of the constant units) and reductions may round differently
+    on other backends and would then change the ticket. ``xp`` None or numpy: drawn in place,
+    no copies.
+    """
+    draw = source.biases if bias else source.weights
+    if xp is None or is_numpy(xp):
+        return draw(layer, flat)
+    return to_numpy(draw(layer, xp.asarray(flat), xp=xp))
 
 
 def univariate_bias_window(activation: Activation) -> int:
@@ -178,6 +204,7 @@ def _solve_biases(
     objective: str,
     window: int = BIAS_WINDOW,
     spread: bool = False,
+    xp: Any | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Subset sums realising ``targets`` from constant units; returns kept, sums, errors, missed.
 
@@ -192,7 +219,7 @@ def _solve_biases(
     flat = _flat_index(
         out_units[:, None], bias_units[None, :], bias_positions[None, :], in_units, kernel_entries
     )
-    candidates = source.weights(layer_index, flat) * bias_values[None, :]
+    candidates = draw_source(source, layer_index, flat, xp) * bias_values[None, :]
     if spread:
         result = solve_spread(targets, candidates, tolerance, window)
     else:
@@ -297,6 +324,7 @@ def build_copy_layer(
     available: np.ndarray | None = None,
     constant_offset: np.ndarray | None = None,
     constant_map: Callable[[np.ndarray], np.ndarray] | None = None,
+    xp: Any | None = None,
 ) -> tuple[LayerOutcome, np.ndarray, np.ndarray, np.ndarray]:
     """Realise ``target_layer`` from ρ copies of its inputs (LEMMAS.md 2.6).
 
@@ -309,7 +337,8 @@ def build_copy_layer(
     ``available`` (bool, ``(n_out, output_copies)``) limits the usable output copies to those
     whose skip contribution is usable; the new constants' values are
     ``constant_map(sums + constant_offset)`` (the skip's constant contribution added before
-    the block's output activation; default map φ, default offset 0).
+    the block's output activation; default map φ, default offset 0). ``xp``: the namespace
+    the source weights are drawn on (:func:`draw_source`; default numpy).
     """
     weight = target_layer.weight.reshape(target_layer.out_channels, target_layer.in_channels, -1)
     n_out, _, kernel_entries = weight.shape
@@ -323,7 +352,7 @@ def build_copy_layer(
     out_unit = j_rep * output_copies + k_idx
     flat = _flat_index(out_unit[:, None], cand_units[i_rep], r_rep[:, None], in_units, kernel_entries)
     usable_rep = cand_usable[i_rep]
-    values = np.where(usable_rep, source.weights(layer_index, flat), 0.0)
+    values = np.where(usable_rep, draw_source(source, layer_index, flat, xp), 0.0)
     result: SubsetSums = solve_problems(
         weight[j_rep, i_rep, r_rep], values, tolerance, objective, max_candidates
     )
@@ -347,6 +376,7 @@ def build_copy_layer(
         kept_b, _, bias_errors, _ = _solve_biases(
             source, layer_index, units, np.repeat(target_layer.bias, output_copies),
             bias_units, bias_where, bias_values, in_units, kernel_entries, tolerance, objective,
+            xp=xp,
         )
         kept.append(kept_b)
         parameter_error += bias_errors
@@ -359,6 +389,7 @@ def build_copy_layer(
         kept_c, sums, _, _ = _solve_biases(
             source, layer_index, constant_units, np.full(output_constants, CONSTANT_PREACTIVATION),
             bias_units, bias_where, bias_values, in_units, kernel_entries, tolerance, objective,
+            xp=xp,
         )
         kept.append(kept_c)
         if constant_offset is not None:
@@ -438,6 +469,7 @@ def build_univariate_pair(
     objective: str,
     max_candidates: int,
     spread_offset: bool = False,
+    xp: Any | None = None,
 ) -> tuple[LayerOutcome, LayerOutcome, np.ndarray, np.ndarray, np.ndarray]:
     """Realise ``target_layer`` through a univariate layer and the layer after it.
 
@@ -455,7 +487,8 @@ def build_univariate_pair(
     beyond one window, and weight instances that miss in their windows are retried across
     all their candidates (:func:`~ltbounds.construct.solve.retry_spread`). Without it (the
     L+1 construction's first layer) each instance searches at most ``2·OFFSET_BIAS_WINDOW``
-    candidates, one window at a time.
+    candidates, one window at a time. ``xp``: the namespace the source weights are drawn on
+    (:func:`draw_source`; default numpy).
     """
     weight = target_layer.weight.reshape(target_layer.out_channels, target_layer.in_channels, -1)
     n_out, n_in, kernel_entries = weight.shape
@@ -465,9 +498,11 @@ def build_univariate_pair(
 
     uni_unit = np.arange(n_in * rho_first, dtype=np.int64).reshape(n_in, rho_first)
     read = input_carrier.candidates(1)[0][:, 0]
-    u = source.weights(univariate_index, uni_unit * in_src + read[:, None])
+    u = draw_source(source, univariate_index, uni_unit * in_src + read[:, None], xp)
     const_units = n_in * rho_first + np.arange(constants, dtype=np.int64)
-    const_values = np.asarray(activation(source.biases(univariate_index, const_units)), dtype=np.float64)
+    const_values = np.asarray(
+        activation(draw_source(source, univariate_index, const_units, xp, bias=True)), dtype=np.float64
+    )
 
     magnitude = np.maximum(np.abs(input_lower), np.abs(input_upper))
     if activation.relu_like:
@@ -503,7 +538,7 @@ def build_univariate_pair(
         usable_rep = np.take_along_axis(usable, order, axis=1)[i_rep]
         chosen_units = np.take_along_axis(uni_unit, order, axis=1)[i_rep]
         flat = _flat_index(out_unit[:, None], chosen_units, r_rep[:, None], uni_units, kernel_entries)
-        v = source.weights(next_index, flat)
+        v = draw_source(source, next_index, flat, xp)
         u_sel = np.take_along_axis(u, order, axis=1)[i_rep]
         if sign == 0:
             coefficient = v * u_sel * activation.slope_at_zero
@@ -554,7 +589,7 @@ def build_univariate_pair(
             )
             kept_o, _, offset_errors, _ = _solve_biases(
                 source, next_index, units, -offset[:, entry], e_units, e_where, e_values,
-                uni_units, kernel_entries, tolerance, "closest", window, spread,
+                uni_units, kernel_entries, tolerance, "closest", window, spread, xp=xp,
             )
             kept_next.append(kept_o)
             parameter_error += offset_errors
@@ -571,12 +606,13 @@ def build_univariate_pair(
         if spread:
             kept_b, _, bias_errors, _ = _solve_biases(
                 source, next_index, units, targets, o_units, o_where, o_values, uni_units,
-                kernel_entries, tolerance, "closest", window, True,
+                kernel_entries, tolerance, "closest", window, True, xp=xp,
             )
         else:
             kept_b, _, bias_errors, _ = _solve_biases(
                 source, next_index, units, targets, bias_units, bias_where, bias_values, uni_units,
                 kernel_entries, tolerance, "closest" if np.any(valid_offset != 0) else objective, window,
+                xp=xp,
             )
         kept_next.append(kept_b)
         parameter_error += bias_errors
@@ -588,6 +624,7 @@ def build_univariate_pair(
         kept_c, sums, _, _ = _solve_biases(
             source, next_index, constant_units, np.full(output_constants, CONSTANT_PREACTIVATION),
             bias_units, bias_where, bias_values, uni_units, kernel_entries, tolerance, objective, window,
+            xp=xp,
         )
         kept_next.append(kept_c)
         new_constant_values = np.asarray(activation(sums), dtype=np.float64)
@@ -663,6 +700,7 @@ __all__ = [
     "UnivariateScale",
     "build_copy_layer",
     "build_univariate_pair",
+    "draw_source",
     "linearisation_remainder",
     "needs_offset_cancellation",
     "offset_constant_units",

@@ -15,6 +15,10 @@ the layers (target weight norms); the ticket then reports the composition bound 
 the *realised* pruned weights, which is larger because a weight realised by a subset sum
 over copies carries Σ|v| ≥ |w| (measured, not hidden: re-pruning with tighter tolerances was
 tried and only added misses).
+
+``construct(..., xp=...)`` draws the source weights on an array namespace (numpy, CuPy,
+array-api-strict); the plan, the subset-sum solver and the bookkeeping stay on the host, so
+the ticket is byte-identical on every backend (:func:`~ltbounds.construct.blocks.draw_source`).
 """
 
 from __future__ import annotations
@@ -272,6 +276,7 @@ def _build(
     *,
     objective: str,
     progress: Progress | None,
+    xp: Any | None = None,
 ) -> BuildResult:
     start = time.perf_counter()
     activation: Activation = target.activation_function
@@ -318,6 +323,7 @@ def _build(
                 objective=objective,
                 max_candidates=plan.max_candidates,
                 spread_offset=plan.depth == "2L",
+                xp=xp,
             )
             scale_index += 1
             univariate_layer: int | None = first.layer
@@ -338,6 +344,7 @@ def _build(
                 activation=activation,
                 objective=objective,
                 max_candidates=plan.max_candidates,
+                xp=xp,
             )
             univariate_layer = None
             outcomes.append(outcome)
@@ -544,6 +551,7 @@ def _build_residual(
     *,
     objective: str,
     progress: Progress | None,
+    xp: Any | None = None,
 ) -> BuildResult:
     """Build the L+1 ticket of a residual target (see :func:`_plan_residual`).
 
@@ -579,7 +587,7 @@ def _build_residual(
             input_magnitude=np.maximum(np.abs(lower), np.abs(upper)), output_copies=copies,
             output_constants=constants, source=source, layer_index=spec,
             tolerance=plan.tolerances[site], activation=activation, objective=objective,
-            max_candidates=plan.max_candidates, **extra,
+            max_candidates=plan.max_candidates, xp=xp, **extra,
         )
         outcomes.append(result[0])
         return result
@@ -633,6 +641,7 @@ def _build_residual(
                     output_copies=copies, output_constants=constants, source=source,
                     univariate_index=uni_spec, tolerance=plan.tolerances[site], activation=activation,
                     scale=plan.scales[0], objective=objective, max_candidates=plan.max_candidates,
+                    xp=xp,
                 )
                 outcomes.extend([first, second])
                 out: tuple[Any, ...] = (second, copies_array, usable, constant_values)
@@ -770,6 +779,7 @@ def construct(
     objective: str = "sparse",
     max_candidates: int = MAX_CANDIDATES,
     progress: Progress | None = None,
+    xp: Any | None = None,
 ) -> Any:
     """Prune a random source network into a ticket approximating ``target`` within ``eps``.
 
@@ -797,6 +807,12 @@ def construct(
         Candidates one subset-sum instance searches (the first usable ones of its block).
     progress : callable, optional
         Called as ``progress(message, done, total)``.
+    xp : array namespace, optional
+        Where the source weights are drawn (:func:`ltbounds.backend.get_backend`: numpy,
+        CuPy, array-api-strict; default numpy). The counter-based RNG gives the same bits on
+        every namespace and the rest of the construction (target bounds, subset-sum solver,
+        bookkeeping) runs on the host, so the ticket is byte-identical on every backend
+        (:func:`~ltbounds.construct.blocks.draw_source`).
 
     Returns
     -------
@@ -842,9 +858,9 @@ def construct(
     _check_plan_memory(plan, rho_origin)
     source = source_network(plan, seed)
     if plan.residual:
-        result = _build_residual(target, plan, source, objective=objective, progress=progress)
+        result = _build_residual(target, plan, source, objective=objective, progress=progress, xp=xp)
     else:
-        result = _build(target, plan, source, objective=objective, progress=progress)
+        result = _build(target, plan, source, objective=objective, progress=progress, xp=xp)
     return Ticket.from_build(
         target=target,
         result=result,

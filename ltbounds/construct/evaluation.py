@@ -4,7 +4,9 @@ These are *empirical* numbers (statistical, not rigorous): the maximum over ``sa
 inputs drawn uniformly from the target's domain box, and, for the embedded digits targets,
 accuracy and prediction agreement on the held-out digits split. Certified bounds are the job
 of :mod:`ltbounds.certify`. Tickets are evaluated without their dead units
-(:func:`compact`: the same function, a fraction of the work).
+(:func:`compact`: the same function, a fraction of the work). The forward passes run on the
+array namespace ``xp`` (default numpy); the inputs are drawn there too (counter-based, the
+same inputs on every backend) and only the per-batch results cross back to the host.
 """
 
 from __future__ import annotations
@@ -119,37 +121,44 @@ def batch_size(*networks: TargetNet) -> int:
     return int(max(1, min(BATCH, BATCH_BYTES // per_input)))
 
 
-def _batched(network: TargetNet, inputs: np.ndarray) -> np.ndarray:
+def _batched(network: TargetNet, inputs: np.ndarray, xp: Any | None = None) -> np.ndarray:
     batch = batch_size(network)
+    move = (lambda chunk: chunk) if xp is None else xp.asarray
     return np.concatenate(
-        [to_numpy(network.forward(inputs[i : i + batch])) for i in range(0, len(inputs), batch)]
+        [to_numpy(network.forward(move(inputs[i : i + batch]))) for i in range(0, len(inputs), batch)]
     )
 
 
-def max_sampled_error(target: TargetNet, ticket: Any, samples: int, seed: int) -> float:
-    """max over ``samples`` domain inputs of ‖f_ticket(x) − f_target(x)‖_∞."""
+def max_sampled_error(
+    target: TargetNet, ticket: Any, samples: int, seed: int, *, xp: Any | None = None
+) -> float:
+    """max over ``samples`` domain inputs of ‖f_ticket(x) − f_target(x)‖_∞.
+
+    ``xp``: the array namespace of the inputs and the forward passes (default numpy).
+    """
     samples = check_int("samples", samples, minimum=1)
-    inputs = to_numpy(target.sample_inputs(samples, seed))
+    inputs = target.sample_inputs(samples, seed, xp=xp)
     network = compact(ticket.network())
     batch = batch_size(network, target)
     worst = 0.0
     for start in range(0, samples, batch):
-        chunk = inputs[start : start + batch]
+        chunk = inputs[start : min(start + batch, samples), ...]
         difference = to_numpy(network.forward(chunk)) - to_numpy(target.forward(chunk))
         worst = max(worst, float(np.max(np.abs(difference))))
     return worst
 
 
-def digits_scores(target: TargetNet, ticket: Any) -> dict[str, float | None]:
+def digits_scores(target: TargetNet, ticket: Any, *, xp: Any | None = None) -> dict[str, float | None]:
     """Target and ticket accuracy and their agreement on the digits test split.
 
-    ``None`` for targets that are not embedded digits targets.
+    ``None`` for targets that are not embedded digits targets. ``xp``: the array namespace
+    of the forward passes (default numpy).
     """
     if target.name not in list_embedded() or not target.name.startswith("digits"):
         return {"target_accuracy": None, "ticket_accuracy": None, "agreement": None}
     inputs, labels = digits_test_split(target.input_shape)
-    target_pred = np.argmax(_batched(target, inputs), axis=1)
-    ticket_pred = np.argmax(_batched(compact(ticket.network()), inputs), axis=1)
+    target_pred = np.argmax(_batched(target, inputs, xp), axis=1)
+    ticket_pred = np.argmax(_batched(compact(ticket.network()), inputs, xp), axis=1)
     return {
         "target_accuracy": float(np.mean(target_pred == labels)),
         "ticket_accuracy": float(np.mean(ticket_pred == labels)),

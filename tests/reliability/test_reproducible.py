@@ -49,6 +49,83 @@ def test_the_same_seed_gives_byte_identical_tickets(
     assert other.read_bytes() != ticket.read_bytes()  # the seed does reach the file
 
 
+# -- the same ticket on every backend (issue 11, issue 12 (c)) ---------------------------------
+def _residual_target():
+    """A small residual target: stem, identity block, stride-2 projection block, head (tanh)."""
+    import numpy as np  # noqa: PLC0415
+
+    from ltbounds.nets import AvgPool2d, Conv2d, Dense, Flatten, ResidualBlock, TargetNet  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+
+    def conv(cout: int, cin: int, k: int, stride: int = 1) -> Conv2d:
+        return Conv2d(rng.uniform(-0.5, 0.5, (cout, cin, k, k)), rng.uniform(-0.2, 0.2, cout),
+                      stride=stride, padding=k // 2)  # fmt: skip
+
+    layers = [
+        conv(2, 1, 3),
+        ResidualBlock((conv(2, 2, 3), conv(2, 2, 3)), None, True),
+        ResidualBlock((conv(3, 2, 3, stride=2), conv(3, 3, 3)), conv(3, 2, 1, stride=2), True),
+        AvgPool2d(2),
+        Flatten(),
+        Dense(rng.uniform(-1, 1, (2, 3)), rng.uniform(-0.2, 0.2, 2)),
+    ]
+    return TargetNet(layers, (1, 4, 4), "tanh", (0.0, 1.0), name="tiny_resnet")
+
+
+BACKEND_CASES = {
+    "digits_cnn_relu L+1": ("digits_cnn_relu", {"eps": 0.1, "rho": 2}),
+    "digits_cnn_sigmoid 2L": ("digits_cnn_sigmoid", {"eps": 0.1, "rho": 2, "depth": "2L"}),
+    "residual tanh L+1": (None, {"eps": 0.05, "rho": 3}),
+}
+
+
+@pytest.mark.parametrize("case", list(BACKEND_CASES))
+def test_every_backend_constructs_byte_identical_tickets(case: str, tmp_path: Path) -> None:
+    """Same seed, same eps: the saved ticket files are the same bytes on numpy,
+    array-api-strict and (where a GPU is present) CuPy. Covers L+1, 2L with the offset
+    cancellation of sigmoid, and a residual target with identity and projection skips."""
+    from ltbounds.backend import available_backends, get_backend  # noqa: PLC0415
+    from ltbounds.construct import construct  # noqa: PLC0415
+    from ltbounds.nets import load_embedded  # noqa: PLC0415
+
+    name, settings = BACKEND_CASES[case]
+    target = _residual_target() if name is None else load_embedded(name)
+    backends = available_backends()
+    assert backends[0] == "numpy" and "array-api-strict" in backends
+    files = {}
+    for backend in backends:
+        ticket = construct(target, seed=7, xp=get_backend(backend), **settings)
+        files[backend] = ticket.save(tmp_path / f"{backend}.npz").read_bytes()
+    numpy_bytes = files.pop("numpy")
+    for backend, content in files.items():
+        assert content == numpy_bytes, f"{case}: the {backend} ticket differs from numpy's"
+    other = construct(target, seed=8, **settings).save(tmp_path / "seed8.npz").read_bytes()
+    assert other != numpy_bytes  # the comparison sees the seed
+
+
+def test_construct_backend_option_writes_the_numpy_ticket_and_records_the_backend(
+    ticket: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "strict.npz"
+    code, stdout, stderr = run([*CONSTRUCT, "-o", str(path), "--seed", "3", "--backend", "array-api-strict"])
+    assert code == 0, stderr
+    assert path.read_bytes() == ticket.read_bytes()  # the backend never reaches the ticket
+    assert json.loads(stdout)["provenance"]["backend"] == "array-api-strict"
+
+
+def test_construct_backend_cupy_without_a_gpu_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    from ltbounds.backend import available_backends  # noqa: PLC0415
+
+    if "cupy" in available_backends():
+        pytest.skip("CuPy and a CUDA GPU are usable here")
+    path = tmp_path / "cupy.npz"
+    code, stdout, stderr = run([*CONSTRUCT, "-o", str(path), "--backend", "cupy"])
+    assert code == 1 and stdout == ""
+    assert "backend='cupy' is not usable here" in stderr and len(stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_construct_json_records_provenance(tmp_path: Path) -> None:
     argv = [*CONSTRUCT, "-o", str(tmp_path / "t.npz"), "--seed", "5"]
     code, stdout, _ = run(argv)
