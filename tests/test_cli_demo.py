@@ -81,3 +81,21 @@ def test_construct_cli_builds_a_residual_ticket(tmp_path) -> None:
     target = load_embedded("digits_resnet_tanh")
     ticket.check_target(target)
     assert row["max_sampled_error"] <= row["predicted_error"]
+
+
+def test_demo_backend_gives_the_same_rows(capsys) -> None:
+    """``demo --backend array-api-strict`` builds the same tickets and measures the same errors."""
+    from ltbounds.cli import main  # noqa: PLC0415
+
+    rows = {}
+    for backend in ("numpy", "array-api-strict"):
+        code = main(["demo", "--targets", "digits_cnn_relu", "--samples", "300", "--budget", "1",
+                     "--backend", backend, "--json"])
+        assert code == 0
+        rows[backend] = json.loads(capsys.readouterr().out)[0]
+    numpy_row, strict_row = rows["numpy"], rows["array-api-strict"]
+    for key in ("ticket_params", "predicted_error", "worst_parameter_error", "certified_error", "verdict",
+                "ticket_accuracy"):
+        assert strict_row[key] == numpy_row[key], key
+    assert strict_row["max_sampled_error"] == pytest.approx(numpy_row["max_sampled_error"], rel=1e-12)
+    assert strict_row["provenance"]["backend"] == "array-api-strict"

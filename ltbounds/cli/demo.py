@@ -8,6 +8,7 @@ import typer
 
 from ltbounds.certify import certify
 from ltbounds.cli._common import JsonOption, emit_json, stdout_console
+from ltbounds.cli._options import BackendOption, resolve_backend
 from ltbounds.cli.construct import build_row, summary_table
 from ltbounds.construct import DEPTHS
 from ltbounds.construct.evaluation import max_sampled_error
@@ -36,20 +37,22 @@ RESIDUAL_NOT_CERTIFIED = "certify: n/a (residual)"
 
 
 def certify_row(
-    row: dict[str, Any], target: TargetNet, ticket: Any, *, samples: int, seed: int, budget: int
+    row: dict[str, Any], target: TargetNet, ticket: Any, *, samples: int, seed: int, budget: int, xp: Any | None = None
 ) -> dict[str, Any]:
     """Add certify's sampled, attacked and certified error and verdict to ``row``.
+
+    ``xp``: the array namespace for sampling and the attack (:func:`ltbounds.certify.certify`).
 
     Where certify refuses a residual target (``InvalidInput`` naming residual blocks), the row
     gets the sampled error alone and the verdict :data:`RESIDUAL_NOT_CERTIFIED`: an honest
     gap, not a failure. Any other refusal propagates.
     """
     try:
-        report = certify(target, ticket, samples=samples, seed=seed, budget=budget).to_dict()
+        report = certify(target, ticket, samples=samples, seed=seed, budget=budget, xp=xp).to_dict()
     except InvalidInput as exc:
         if not target.residual_blocks or "residual" not in str(exc):
             raise
-        row["max_sampled_error"] = max_sampled_error(target, ticket, samples, seed)
+        row["max_sampled_error"] = max_sampled_error(target, ticket, samples, seed, xp=xp)
         row["samples"] = samples
         row.update(attacked_error=None, certified_error=None, certified_by=None, margin=None, verdict=RESIDUAL_NOT_CERTIFIED)
         return row
@@ -82,15 +85,21 @@ def demo_command(
     budget: Annotated[int, typer.Option(help="Input boxes the certified (IBP) bound may split into.")] = 4,
     certify_tickets: Annotated[bool, typer.Option("--certify/--no-certify", help="Also attack and certify every ticket (ltbounds certify).")] = True,
     targets: Annotated[str | None, typer.Option(help="Comma-separated subset of the demo targets (default: all).")] = None,
+    backend: BackendOption = "numpy",
     json_output: JsonOption = False,
 ) -> None:
-    """Build tickets for the embedded digits targets and compare them with the targets."""
+    """Build tickets for the embedded digits targets and compare them with the targets.
+
+    --backend draws the source weights and runs the forward passes, sampling and attack on
+    CuPy or array-api-strict; the tickets are the same on every backend and the certified
+    bounds are computed on the host."""
     # Every option is checked before the first (possibly long) construction starts.
     check_positive("eps", eps)
     check_open_unit("delta", delta)
     check_choice("depth", depth, DEPTHS)
     check_int("seed", seed, minimum=0, maximum=2**64 - 1)
     check_int("budget", budget, minimum=1)
+    xp = resolve_backend(backend)
     chosen = [load_embedded(name) for name in _chosen(targets)]
     for target in chosen:
         check_samples("samples", samples, target.input_shape, minimum=1 if certify_tickets else 0)
@@ -99,10 +108,10 @@ def demo_command(
         row, ticket = build_row(
             target, eps=eps, delta=delta, depth=depth, rho=None, param_eps=None, seed=seed,
             objective="sparse", samples=0 if certify_tickets else samples,
-            show_progress=not json_output,
+            show_progress=not json_output, backend=backend, xp=xp,
         )
         if certify_tickets:
-            row = certify_row(row, target, ticket, samples=samples, seed=seed, budget=budget)
+            row = certify_row(row, target, ticket, samples=samples, seed=seed, budget=budget, xp=xp)
         rows.append(row)
     if json_output:
         emit_json(rows)
