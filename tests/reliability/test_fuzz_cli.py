@@ -27,7 +27,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ltbounds.backend import get_backend
 from ltbounds.cli import main
+from ltbounds.errors import LtboundsError
 
 FUZZ = settings(
     max_examples=70, deadline=None, database=None,
@@ -39,6 +41,19 @@ BAD_POSITIVE = BAD_REAL  # eps-like: > 0 and finite
 BAD_PROBABILITY = ["0", "1", "1.5", "-0.1", "nan", "inf", "-inf", "x", "1e400"]
 BAD_COUNT = ["-1", "1.5", "nan", "x", "", "99999999999999999999999"]
 BAD_SEED = ["-1", "18446744073709551616", "1.5", "x"]
+
+
+def _unusable_backends() -> list[str]:
+    """Backend names that must be refused here: unknown ones, and cupy where it cannot run."""
+    names = ["jax", "", "NUMPY", "numpy; rm -rf /", "torch"]
+    try:
+        get_backend("cupy")
+    except LtboundsError:
+        names.append("cupy")
+    return names
+
+
+BAD_BACKEND = _unusable_backends()
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +125,7 @@ def construct_argv(draw: st.DrawFn, world: dict[str, str], out: Path) -> list[st
     target, output = "digits_mlp_relu", str(out / "ticket.npz")
     which = draw(st.sampled_from(
         ["--eps", "--delta", "--rho", "--seed", "--samples", "--param-eps", "--depth", "--objective",
-         "--activation", "TARGET", "-o", "--sidecar"]
+         "--activation", "TARGET", "-o", "--sidecar", "--backend"]
     ))  # fmt: skip
     bad = {
         "--eps": BAD_POSITIVE + ["5e-324", "1e-320"],
@@ -122,6 +137,7 @@ def construct_argv(draw: st.DrawFn, world: dict[str, str], out: Path) -> list[st
         "--depth": ["3L", "", "l+1", "L+2"],
         "--objective": ["fast", ""],
         "--activation": ["swish", "", "relu; rm -rf /"],
+        "--backend": BAD_BACKEND,
         "--sidecar": [f"{world['inputs']}/array.json", f"{world['inputs']}/does-not-exist.json", world["inputs"]],
     }
     if which == "TARGET":
@@ -142,7 +158,7 @@ def certify_argv(draw: st.DrawFn, world: dict[str, str], out: Path) -> list[str]
     target, ticket = "digits_mlp_relu", world["ticket"]
     which = draw(st.sampled_from(
         ["--samples", "--restarts", "--steps", "--budget", "--seed", "--eps", "--method", "TARGET",
-         "TICKET", "-o", "--report", "--check-report"]
+         "TICKET", "-o", "--report", "--check-report", "--backend"]
     ))  # fmt: skip
     bad = {
         "--samples": BAD_COUNT + ["0", "10000000000000"],
@@ -152,6 +168,7 @@ def certify_argv(draw: st.DrawFn, world: dict[str, str], out: Path) -> list[str]
         "--seed": BAD_SEED,
         "--eps": BAD_POSITIVE,
         "--method": ["magic", "", "IBP"],
+        "--backend": BAD_BACKEND,
     }
     extra: list[str] = []
     if which == "TARGET":
