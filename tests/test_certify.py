@@ -11,6 +11,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from _small_nets import small_conv
 from flint import arb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,17 +32,6 @@ from ltbounds.verdict import Status
 
 SMOOTH = ("tanh", "sigmoid", "gelu", "silu", "softplus")
 CONSTRUCTIBLE = ("relu", "leaky_relu", *SMOOTH)
-
-
-def small_conv(activation: str = "relu", domain=(0.0, 1.0), seed: int = 1) -> TargetNet:
-    rng = np.random.default_rng(seed)
-    layers = [
-        Conv2d(rng.uniform(-1, 1, (2, 1, 3, 3)), rng.uniform(-0.3, 0.3, 2), padding=1),
-        AvgPool2d(2),
-        Flatten(),
-        Dense(rng.uniform(-1, 1, (3, 8)), rng.uniform(-0.3, 0.3, 3)),
-    ]
-    return TargetNet(layers, (1, 4, 4), activation, domain, name="smallconv")
 
 
 def small_dense(activation: str = "relu", seed: int = 0) -> TargetNet:

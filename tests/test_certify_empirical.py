@@ -11,30 +11,19 @@ import json
 
 import numpy as np
 import pytest
+from _small_nets import small_conv
 
 from ltbounds.backend import get_backend
 from ltbounds.certify._empirical import attack, evaluate, sample_errors
 from ltbounds.cli import main
 from ltbounds.construct import construct
 from ltbounds.errors import InvalidInput
-from ltbounds.nets import AvgPool2d, Conv2d, Dense, Flatten, TargetNet
 from ltbounds.nets.io import save_npz
-
-
-def _target(seed: int = 1) -> TargetNet:
-    rng = np.random.default_rng(seed)
-    layers = [
-        Conv2d(rng.uniform(-1, 1, (2, 1, 3, 3)), rng.uniform(-0.3, 0.3, 2), padding=1),
-        AvgPool2d(2),
-        Flatten(),
-        Dense(rng.uniform(-1, 1, (3, 8)), rng.uniform(-0.3, 0.3, 3)),
-    ]
-    return TargetNet(layers, (1, 4, 4), "relu", (0.0, 1.0), name=f"emp{seed}")
 
 
 @pytest.fixture(scope="module")
 def pair():
-    target = _target()
+    target = small_conv(name="emp1")
     ticket = construct(target, eps=0.5, rho=5, seed=3, param_eps=0.02)
     return target, ticket.network()
 
@@ -79,7 +68,7 @@ def test_every_namespace_sees_the_same_inputs_and_errors(pair, xp) -> None:
 
 
 def test_certify_cli_backend(tmp_path, capsys) -> None:
-    target = _target()
+    target = small_conv(name="emp1")
     save_npz(target, tmp_path / "target.npz")
     construct(target, eps=0.5, rho=5, seed=3, param_eps=0.02).save(tmp_path / "ticket.npz")
     common = ["certify", str(tmp_path / "target.npz"), str(tmp_path / "ticket.npz"), "--samples", "300",

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
+from _small_nets import small_conv
 
 from ltbounds.certify import MethodBound, _core
 from ltbounds.cli import main
 from ltbounds.construct import construct
-from ltbounds.nets import AvgPool2d, Conv2d, Dense, Flatten, TargetNet
 from ltbounds.nets.io import save_npz
 
 PUBLIC_KEYS = {
@@ -19,23 +18,12 @@ PUBLIC_KEYS = {
 }
 
 
-def _target(seed: int, activation: str = "relu") -> TargetNet:
-    rng = np.random.default_rng(seed)
-    layers = [
-        Conv2d(rng.uniform(-1, 1, (2, 1, 3, 3)), rng.uniform(-0.3, 0.3, 2), padding=1),
-        AvgPool2d(2),
-        Flatten(),
-        Dense(rng.uniform(-1, 1, (3, 8)), rng.uniform(-0.3, 0.3, 3)),
-    ]
-    return TargetNet(layers, (1, 4, 4), activation, (0.0, 1.0), name=f"cli{seed}")
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("certify")
-    target = _target(1)
+    target = small_conv(seed=1, name="cli1")
     save_npz(target, folder / "target.npz")
-    save_npz(_target(2), folder / "other.npz")
+    save_npz(small_conv(seed=2, name="cli2"), folder / "other.npz")
     construct(target, eps=0.5, rho=5, seed=3, param_eps=0.02).save(folder / "ticket.npz")
     return folder
 
