@@ -269,6 +269,35 @@ def read_csv_rows(
     return rows
 
 
+def load_rows(
+    path: str | os.PathLike[str],
+    *,
+    what: str,
+    json_rows: Callable[[str, str], list[dict[str, Any]]],
+    csv_columns: Mapping[str, str],
+    expected: str,
+    current: int,
+    max_bytes: int = MAX_TEXT_BYTES,
+    refuse: Callable[[str, str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """The rows of a versioned output file in its JSON or CSV form: the readers' shared door.
+
+    The text is read size-capped (:func:`read_text`); ``refuse(text, label)`` may reject it
+    first (a form the reader does not read). A ``.json`` suffix, or no ``.csv`` suffix and a
+    text opening with ``{`` or ``[``, goes to ``json_rows(text, label)``; anything else is read
+    as CSV with ``csv_columns`` (:func:`read_csv_rows`). ``label`` is ``"{what} {path}"``.
+    """
+    where = Path(path)
+    text = read_text(where, what=what, max_bytes=max_bytes)
+    label = f"{what} {where}"
+    if refuse is not None:
+        refuse(text, label)
+    suffix = where.suffix.lower()
+    if suffix == ".json" or (suffix != ".csv" and text.lstrip()[:1] in ("{", "[")):
+        return json_rows(text, label)
+    return read_csv_rows(text, csv_columns, expected=expected, current=current, where=label)
+
+
 def write_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, lineterminator: str = "\n") -> str:
     """``rows`` as CSV text with header ``columns`` (cells through :func:`format_cell`)."""
     buffer = io.StringIO()

@@ -56,7 +56,6 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from ltbounds import _formats
@@ -930,17 +929,15 @@ def load_table(path: Any, *, max_bytes: int = _formats.MAX_TEXT_BYTES) -> list[d
         were versioned), its ``format_version`` not 1..:data:`TABLE_FORMAT_VERSION`; a key,
         column or cell is missing or of the wrong type.
     """
-    where = Path(path)
-    text = _formats.read_text(where, what="table", max_bytes=max_bytes)
-    label = f"table {where}"
-    suffix = where.suffix.lower()
+    return _formats.load_rows(
+        path, what="table", json_rows=_table_json_rows, csv_columns=_CSV_TYPES,
+        expected=TABLE_FORMAT, current=TABLE_FORMAT_VERSION, max_bytes=max_bytes, refuse=_refuse_text_forms,
+    )
+
+
+def _refuse_text_forms(text: str, label: str) -> None:
     if text.startswith((f"<!-- {TABLE_FORMAT} ", f"% {TABLE_FORMAT} ")):
         raise ModelFormatError(f"{label} is the Markdown or LaTeX form; load_table reads the JSON and CSV forms")
-    if suffix == ".json" or (suffix != ".csv" and text.lstrip()[:1] in ("[", "{")):
-        return _table_json_rows(text, label)
-    return _formats.read_csv_rows(
-        text, _CSV_TYPES, expected=TABLE_FORMAT, current=TABLE_FORMAT_VERSION, where=label
-    )
 
 
 def _table_json_rows(text: str, label: str) -> list[dict[str, Any]]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from ltbounds import _formats
@@ -112,14 +111,9 @@ def load_coverage(
         outputs were versioned), its ``format_version`` not 1..:data:`COVERAGE_FORMAT_VERSION`;
         a key, column or cell is missing or of the wrong type.
     """
-    where = Path(path)
-    text = _formats.read_text(where, what="coverage file", max_bytes=max_bytes)
-    label = f"coverage file {where}"
-    suffix = where.suffix.lower()
-    if suffix == ".json" or (suffix != ".csv" and text.lstrip()[:1] in ("{", "[")):
-        return _json_rows(text, label)
-    return _formats.read_csv_rows(
-        text, _CSV_TYPES, expected=COVERAGE_FORMAT, current=COVERAGE_FORMAT_VERSION, where=label
+    return _formats.load_rows(
+        path, what="coverage file", json_rows=_json_rows, csv_columns=_CSV_TYPES,
+        expected=COVERAGE_FORMAT, current=COVERAGE_FORMAT_VERSION, max_bytes=max_bytes,
     )
 
 
