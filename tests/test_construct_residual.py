@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _small_nets import tiny_resnet
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,28 +25,9 @@ from ltbounds.construct.residual import (
     target_facts,
 )
 from ltbounds.errors import InvalidInput
-from ltbounds.nets import AvgPool2d, Conv2d, Dense, Flatten, ResidualBlock, TargetNet, load_embedded
+from ltbounds.nets import Conv2d, Dense, Flatten, ResidualBlock, TargetNet, load_embedded
 from ltbounds.strategies import residual_target_nets
 from ltbounds.ticket import Ticket
-
-
-def tiny_resnet(activation: str = "relu", seed: int = 0) -> TargetNet:
-    """Stem, an identity block, a stride-2 projection block with biases on both paths, head."""
-    rng = np.random.default_rng(seed)
-
-    def conv(cout, cin, k, stride=1, bias=True):
-        return Conv2d(rng.uniform(-0.5, 0.5, (cout, cin, k, k)),
-                      rng.uniform(-0.2, 0.2, cout) if bias else None, stride=stride, padding=k // 2)  # fmt: skip
-
-    layers = [
-        conv(2, 1, 3),
-        ResidualBlock((conv(2, 2, 3), conv(2, 2, 3)), None, True),
-        ResidualBlock((conv(3, 2, 3, stride=2), conv(3, 3, 3)), conv(3, 2, 1, stride=2), True),
-        AvgPool2d(2),
-        Flatten(),
-        Dense(rng.uniform(-1, 1, (2, 3)), rng.uniform(-0.2, 0.2, 2)),
-    ]
-    return TargetNet(layers, (1, 4, 4), activation, (0.0, 1.0), name="tiny_resnet")
 
 
 def ticket_layer(target: TargetNet, index: int) -> int:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _small_nets import tiny_resnet
 
 from ltbounds.certify._report import REPORT_FORMAT, REPORT_VERSION
 from ltbounds.cli import main
@@ -50,29 +51,6 @@ def test_the_same_seed_gives_byte_identical_tickets(
 
 
 # -- the same ticket on every backend (issue 11, issue 12 (c)) ---------------------------------
-def _residual_target():
-    """A small residual target: stem, identity block, stride-2 projection block, head (tanh)."""
-    import numpy as np  # noqa: PLC0415
-
-    from ltbounds.nets import AvgPool2d, Conv2d, Dense, Flatten, ResidualBlock, TargetNet  # noqa: PLC0415
-
-    rng = np.random.default_rng(0)
-
-    def conv(cout: int, cin: int, k: int, stride: int = 1) -> Conv2d:
-        return Conv2d(rng.uniform(-0.5, 0.5, (cout, cin, k, k)), rng.uniform(-0.2, 0.2, cout),
-                      stride=stride, padding=k // 2)  # fmt: skip
-
-    layers = [
-        conv(2, 1, 3),
-        ResidualBlock((conv(2, 2, 3), conv(2, 2, 3)), None, True),
-        ResidualBlock((conv(3, 2, 3, stride=2), conv(3, 3, 3)), conv(3, 2, 1, stride=2), True),
-        AvgPool2d(2),
-        Flatten(),
-        Dense(rng.uniform(-1, 1, (2, 3)), rng.uniform(-0.2, 0.2, 2)),
-    ]
-    return TargetNet(layers, (1, 4, 4), "tanh", (0.0, 1.0), name="tiny_resnet")
-
-
 BACKEND_CASES = {
     "digits_cnn_relu L+1": ("digits_cnn_relu", {"eps": 0.1, "rho": 2}),
     "digits_cnn_sigmoid 2L": ("digits_cnn_sigmoid", {"eps": 0.1, "rho": 2, "depth": "2L"}),
@@ -90,7 +68,7 @@ def test_every_backend_constructs_byte_identical_tickets(case: str, tmp_path: Pa
     from ltbounds.nets import load_embedded  # noqa: PLC0415
 
     name, settings = BACKEND_CASES[case]
-    target = _residual_target() if name is None else load_embedded(name)
+    target = tiny_resnet("tanh") if name is None else load_embedded(name)
     backends = available_backends()
     assert backends[0] == "numpy" and "array-api-strict" in backends
     files = {}
