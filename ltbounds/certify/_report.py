@@ -269,6 +269,11 @@ _COMPARED = (
 _IGNORED_METHOD_KEYS = {"seconds"}
 
 
+def _is_timing(key: str) -> bool:
+    """Wall-clock fields (``seconds``, ``*_seconds``) never recompute to the same value."""
+    return key in _IGNORED_METHOD_KEYS or key.endswith("_seconds")
+
+
 def read_report(path: Any) -> dict[str, Any]:
     """A certification report file, checked to be one this ltbounds reads.
 
@@ -327,10 +332,10 @@ def _differ(where: str, old: Any, new: Any) -> str | None:
     import math  # noqa: PLC0415
 
     if isinstance(old, dict) and isinstance(new, dict):
-        if set(old) - _IGNORED_METHOD_KEYS != set(new) - _IGNORED_METHOD_KEYS:
+        if {k for k in old if not _is_timing(k)} != {k for k in new if not _is_timing(k)}:
             return f"{where}: recorded keys {sorted(old)} but recomputed {sorted(new)}"
         for key in old:
-            if key in _IGNORED_METHOD_KEYS:
+            if _is_timing(key):
                 continue
             reason = _differ(f"{where}.{key}", old[key], new[key])
             if reason is not None:

@@ -1,0 +1,605 @@
+"""Back-substitution bounds of the ticket's error: differential CROWN/DeepPoly, outward rounded.
+
+The forward symbolic bounds of :mod:`._symbolic` concretise the slack of every relaxed ReLU
+into an interval *per tracked copy*; the next copy layer then sums those intervals with
+``|Ŵ|`` (about 100 per output of the ReLU CNN's last layer, against the target's ``Σ|W|`` of
+about 14), so the copies' errors cannot cancel. This module instead walks *backwards* from each
+quantity to be bounded (Zhang et al., NeurIPS 2018; Singh et al., POPL 2019) through the joint
+(target, ticket) network written in differences (Paulsen et al., ICSE 2020: ReluDiff): the
+state of transition ``k`` is the target's pre-activation ``z`` and, per tracked copy, the
+pre-activation difference ``Δ`` (:mod:`._alignment`); its outputs are ``φ(z)`` and
+``D = φ(z + Δ) − φ(z)``. A row of coefficients is carried back layer by layer, so that the
+coefficient of a copy's ``Δ`` in an earlier layer is ``Σ_c λ_c Ŵ[c, c']``, summed over the
+copies *before* any absolute value is taken: that is where the copies cancel.
+
+Relaxations (per entry, picked by the sign of its coefficient):
+
+* ``φ(z)``: the DeepPoly/CROWN lines (:func:`._symbolic.relu_like_relaxation`; for smooth φ
+  parallel lines of the least slope, intervals where φ is not monotone);
+* ``D(z, Δ) = φ(z + Δ) − φ(z)`` for ReLU-like φ: a plane ``a·z + b·Δ + c`` in *both* arguments,
+  picked among a few slopes (``b`` ∈ {0, 1, the two chords}, ``a`` ∈ {0, ±dl/(u−l),
+  ±du/(u−l)}) by the least mean slack over the box. ``D`` is piecewise linear with kinks on
+  ``z = 0`` and ``z + Δ = 0``, so a plane lies above it on the box iff it does at the vertices
+  of those pieces (corners, the kinks' crossings with the edges, and the origin); the
+  intercept is the outward-rounded maximum there. For smooth φ, lines in ``Δ`` bounding
+  ``g·Δ`` for ``g`` in φ's slope range on the hull of both pre-activations
+  (:func:`._symbolic.product_relaxation`).
+
+Intermediate bounds (of ``z`` and ``Δ`` of every hidden transition) are themselves computed by
+back-substitution, row by row, and intersected with the interval enclosures.
+
+Rigour in float64: a back-substituted row is a float vector ``A`` taken as exact reals, and
+the invariant is ``quantity <= A·v + C`` on the box for the current variables ``v``. Every
+product ``A·M`` computed in float differs from the exact one by at most ``γ_n |A||M|``
+(Higham, *Accuracy and Stability*, §3.1); that error times the magnitude of ``v`` (from the
+interval enclosures) goes into ``C``, rounded up, as do the relaxations' intercepts and the
+rounding of their slopes. The lower bound is the upper bound of the negated row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sparse
+
+from ltbounds.certify._activation import activation_image, slope_range
+from ltbounds.certify._alignment import Alignment, Transition
+from ltbounds.certify._rigorous import (
+    UNIT_ROUNDOFF,
+    Interval,
+    LinearOp,
+    absolute_slack,
+    add,
+    down,
+    enclose_linear,
+    growth,
+    hull,
+    intersect,
+    magnitude,
+    negate,
+    subtract,
+    up,
+)
+from ltbounds.certify._symbolic import monotone_relaxation, product_relaxation, relu_like_relaxation
+from ltbounds.nets import Flatten
+
+#: Rows back-substituted together (bounds the memory of one chunk: rows × widest layer).
+CHUNK_ROWS = 512
+#: Largest dense matrix (entries) a transition may need; above it the method is not offered.
+MAX_MATRIX_ENTRIES = 40_000_000
+#: Relative error of one float multiplication, with room for the neighbouring float.
+_PRODUCT = 2.0 * UNIT_ROUNDOFF
+
+
+# ------------------------------------------------------------------ rigorous row algebra
+def _abs_apply_up(matrix: Any, vector: np.ndarray) -> np.ndarray:
+    """Upper bound of ``|M| v`` for ``v >= 0`` (rows of ``M`` dense or sparse)."""
+    terms = matrix.shape[1]
+    absolute = abs(matrix) if sparse.issparse(matrix) else np.abs(matrix)
+    total = np.asarray(absolute @ vector)
+    return up(up(total * (1.0 + growth(terms))) + absolute_slack(terms))
+
+
+def _rows_abs_apply_up(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Upper bound of ``|A| v`` per row of ``A`` (dense), ``v >= 0``."""
+    return _abs_apply_up(rows, vector)
+
+
+def _dot_up(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Upper bound of the exact ``A v`` per row (``v`` signed floats)."""
+    terms = rows.shape[1]
+    value = rows @ vector
+    error = up(up(growth(terms) * (np.abs(rows) @ np.abs(vector))) + absolute_slack(terms))
+    return up(value + up(error * (1.0 + growth(terms))))
+
+
+def _interval_dot_up(rows: np.ndarray, value: Interval) -> np.ndarray:
+    """Upper bound of ``max A k`` over ``k ∈ [lo, hi]`` per row (centre and radius)."""
+    lo, hi = value
+    centre = 0.5 * lo + 0.5 * hi
+    radius = np.maximum(up(hi - centre), up(centre - lo))
+    return up(_dot_up(rows, centre) + _rows_abs_apply_up(rows, radius))
+
+
+def _times(rows: np.ndarray, factor: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``G = fl(A ⊙ f)`` and an upper bound of ``Σ_j |A_j f_j − G_j| · size_j`` per row."""
+    product = rows * factor
+    error = _rows_abs_apply_up(product, size)
+    return product, up(up(error * _PRODUCT) + absolute_slack(rows.shape[1]))
+
+
+def _matmul(rows: np.ndarray, matrix: Any, size: np.ndarray, matrix_error: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """``P = fl(A M)`` and an upper bound of ``|A M_exact − P| · size`` per row.
+
+    ``matrix_error`` (same shape, >= 0) bounds ``|M_exact − M|`` where the float ``M`` is not
+    exact (average pooling by a window that is not a power of two); ``size >= |v|`` bounds the
+    variables ``M`` is applied to.
+    """
+    product = np.asarray(rows @ matrix)
+    inner = _abs_apply_up(matrix, size)  # >= |M| size
+    terms = matrix.shape[0]
+    error = up(growth(terms + 1) * _rows_abs_apply_up(rows, inner))
+    if matrix_error is not None:
+        error = up(error + _rows_abs_apply_up(rows, _abs_apply_up(matrix_error, size)))
+    return product, up(error + absolute_slack(terms))
+
+
+def _sum_products_up(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Upper bound of the exact ``Σ_j A_j c_j`` per row (entrywise products, then summed)."""
+    product = rows * values
+    terms = rows.shape[1]
+    spread = up(np.abs(product).sum(axis=1) * (1.0 + growth(terms)))
+    return up(product.sum(axis=1) + up(up(spread * (growth(terms + 2) + _PRODUCT)) + absolute_slack(terms)))
+
+
+# ----------------------------------------------------------------- relaxations of D(z, Δ)
+def _phi_interval(t: Interval, a: float) -> Interval:
+    """Enclosure of φ(t) = max(t, a·t) (0 <= a < 1) on exact intervals ``t``."""
+    lo, hi = t
+    if a == 0.0:
+        return np.maximum(lo, 0.0), np.maximum(hi, 0.0)
+    return np.where(lo > 0, lo, down(a * lo)), np.where(hi > 0, hi, up(a * hi))
+
+
+def _difference_at(z: np.ndarray, d: np.ndarray, a: float) -> Interval:
+    """Enclosure of ``φ(z + d) − φ(z)`` at exact floats ``z, d``."""
+    total = _phi_interval((down(z + d), up(z + d)), a)
+    base = _phi_interval((z, z), a)
+    return subtract(total, base)
+
+
+def _vertices(low: np.ndarray, u: np.ndarray, dl: np.ndarray, du: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The vertices of the pieces on which D is linear, on ``[low, u] × [dl, du]`` (exact floats).
+
+    D is linear on each cell cut by the lines ``z = 0`` and ``z + Δ = 0``: their vertices are
+    the box corners, the lines' crossings with the edges and the lines' crossing (0, 0).
+    Points outside the box are replaced by a corner (harmless duplicates).
+    """
+    zero = np.zeros_like(low)
+    zs = [low, low, u, u, zero, zero, -dl, -du, low, u, zero]
+    ds = [dl, du, dl, du, dl, du, dl, du, -low, -u, zero]
+    out_z, out_d = [], []
+    for zv, dv in zip(zs, ds, strict=True):
+        inside = (zv >= low) & (zv <= u) & (dv >= dl) & (dv <= du)
+        out_z.append(np.where(inside, zv, low))
+        out_d.append(np.where(inside, dv, dl))
+    return np.stack(out_z), np.stack(out_d)
+
+
+@dataclass
+class Planes:
+    """Per entry: an upper plane ``D <= au·z + bu·Δ + cu`` and a lower plane (al, bl, cl)."""
+
+    au: np.ndarray
+    bu: np.ndarray
+    cu: np.ndarray
+    al: np.ndarray
+    bl: np.ndarray
+    cl: np.ndarray
+
+
+def relu_difference_planes(z: Interval, delta: Interval, a: float) -> Planes:
+    """Rigorous planes bounding ``D = φ(z + Δ) − φ(z)`` on ``z ∈ [l, u]``, ``Δ ∈ [dl, du]``.
+
+    Candidate slopes ``(a, b)``; the intercept of each makes it valid (outward-rounded extreme
+    over :func:`_vertices`); per entry the one with the least mean slack over the box is kept.
+    """
+    low, u = z
+    dl, du = delta
+    vz, vd = _vertices(low, u, dl, du)
+    d_lo, d_hi = _difference_at(vz, vd, a)
+    width = np.where(u > low, u - low, 1.0)
+    spread = np.where(du > dl, du - dl, 1.0)
+    zeros, ones = np.zeros_like(low), np.ones_like(low)
+    slopes_b = [zeros, ones, np.clip(du / spread, 0.0, 1.0), np.clip(-dl / spread, 0.0, 1.0)]
+    slopes_a = [zeros, dl / width, du / width, -dl / width, -du / width]
+    zc, dc = 0.5 * low + 0.5 * u, 0.5 * dl + 0.5 * du
+    best_u = best_l = None
+    for sa in slopes_a:
+        sa = np.where(np.isfinite(sa), sa, 0.0)
+        az_lo, az_hi = down(sa * vz), up(sa * vz)
+        for sb in slopes_b:
+            bd_lo, bd_hi = down(sb * vd), up(sb * vd)
+            cu = up(up(d_hi - az_lo) - bd_lo).max(axis=0)
+            cl = down(down(d_lo - az_hi) - bd_hi).min(axis=0)
+            slack_u = cu + sa * zc + sb * dc
+            slack_l = -(cl + sa * zc + sb * dc)
+            if best_u is None:
+                best_u = [sa, sb, cu, slack_u]
+                best_l = [sa, sb, cl, slack_l]
+                continue
+            take = slack_u < best_u[3]
+            best_u = [np.where(take, new, old) for new, old in zip((sa, sb, cu, slack_u), best_u, strict=True)]
+            take = slack_l < best_l[3]
+            best_l = [np.where(take, new, old) for new, old in zip((sa, sb, cl, slack_l), best_l, strict=True)]
+    assert best_u is not None and best_l is not None
+    return Planes(best_u[0], best_u[1], best_u[2], best_l[0], best_l[1], best_l[2])
+
+
+def smooth_difference_planes(activation: Any, z: Interval, delta: Interval, z_hat: Interval) -> Planes:
+    """Lines in Δ bounding ``D = φ(z + Δ) − φ(z) = g·Δ``, g in φ's slope range on the hull of
+    both pre-activations (mean value theorem); constants where that range dips below 0."""
+    reach = hull(z, intersect(add(z, delta), z_hat))
+    g_lo, g_hi = slope_range(activation, reach)
+    lo_s, lo_c, hi_s, hi_c = product_relaxation(delta, (np.maximum(g_lo, 0.0), g_hi))
+    products = np.stack([delta[0] * g_lo, delta[0] * g_hi, delta[1] * g_lo, delta[1] * g_hi])
+    p_lo, p_hi = down(products.min(axis=0)), up(products.max(axis=0))
+    negative = g_lo < 0
+    zeros = np.zeros_like(lo_s)
+    return Planes(
+        zeros,
+        np.where(negative, 0.0, hi_s),
+        np.where(negative, p_hi, hi_c),
+        zeros.copy(),
+        np.where(negative, 0.0, lo_s),
+        np.where(negative, p_lo, lo_c),
+    )
+
+
+def activation_lines(activation: Any, z: Interval) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(lower slope, lower intercept, upper slope, upper intercept) of φ on ``[l, u]``."""
+    if activation.relu_like:
+        return relu_like_relaxation(z, float(activation.relu_like_negative_slope or 0.0))
+    slope = slope_range(activation, z)[0]
+    low_image = activation_image(activation, (z[0], z[0]))[0]
+    high_image = activation_image(activation, (z[1], z[1]))[1]
+    post = activation_image(activation, z)
+    lo_s, lo_c, hi_s, hi_c = monotone_relaxation(z, low_image, high_image, np.maximum(slope, 0.0))
+    negative = slope < 0
+    return (
+        np.where(negative, 0.0, lo_s),
+        np.where(negative, post[0], lo_c),
+        np.where(negative, 0.0, hi_s),
+        np.where(negative, post[1], hi_c),
+    )
+
+
+# --------------------------------------------------------------------------- the network
+def _dense(op: LinearOp, in_shape: tuple[int, ...]) -> np.ndarray:
+    """The matrix of ``op`` on inputs of ``in_shape`` (exact: each entry is one weight)."""
+    n = math.prod(in_shape)
+    out = op.apply(np.eye(n).reshape(n, *in_shape))
+    return np.ascontiguousarray(out.reshape(n, -1).T)
+
+
+def _structural(layers: list[Any], shape: tuple[int, ...]) -> tuple[Any, Any, tuple[int, ...]]:
+    """Sparse matrix of a chain of flatten/average-pooling layers, a bound of its rounding, and
+    the output shape; None where a layer is not linear (max pooling)."""
+    n = math.prod(shape)
+    matrix = sparse.identity(n, format="csr")
+    error = None
+    for layer in layers:
+        if isinstance(layer, Flatten):
+            shape = (math.prod(shape),)
+            continue
+        if not layer.kind.startswith("avgpool"):
+            return None, None, shape
+        size = math.prod(shape)
+        image = layer.forward(np.eye(size).reshape(size, *shape))
+        out_shape = tuple(image.shape[1:])
+        step = sparse.csr_matrix(image.reshape(size, -1).T)
+        count = math.prod(layer.kernel)
+        step_error = None
+        if not math.log2(count).is_integer():  # 1/count is rounded: |exact − float| <= u·float
+            step_error = abs(step) * (2.0 * UNIT_ROUNDOFF)
+        new_error = None
+        if error is not None:
+            new_error = abs(step) @ error * (1.0 + 4.0 * UNIT_ROUNDOFF)
+        if step_error is not None:
+            extra = step_error @ abs(matrix)
+            new_error = extra if new_error is None else new_error + extra
+        matrix = step @ matrix
+        error = new_error
+        shape = out_shape
+    return matrix.tocsr(), (None if error is None else error.tocsr()), shape
+
+
+@dataclass
+class _Stage:
+    """Box-independent matrices of one transition (flattened entries)."""
+
+    transition: Transition
+    z_shape: tuple[int, ...]
+    weight: np.ndarray  # target: z = W h_in + b
+    bias: np.ndarray
+    unit_index: np.ndarray  # per Δ entry, the z entry of its target unit
+    ops: dict[str, np.ndarray]
+    after_target: Any
+    after_target_error: Any
+    after_copies: Any
+    after_copies_error: Any
+
+
+class BackSubstitution:
+    """Back-substitution bounds of ``f̂ − f`` for a plain (non-residual) alignment.
+
+    Build with :meth:`build` (None where it does not apply: residual targets, max pooling, a
+    univariate pair after the first layer, matrices too large); :meth:`bound` gives per output
+    an enclosure of the error on one box.
+    """
+
+    def __init__(self, engine: Any, stages: list[_Stage], leading: Any, leading_error: Any):
+        self.engine = engine
+        self.alignment: Alignment = engine.alignment
+        self.stages = stages
+        self.leading = leading
+        self.leading_error = leading_error
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    def build(cls, engine: Any) -> BackSubstitution | None:
+        alignment: Alignment = engine.alignment
+        if alignment.residual or not alignment.transitions:
+            return None
+        target = alignment.target
+        if cls.estimate_entries(alignment) > MAX_MATRIX_ENTRIES:
+            return None
+        leading, leading_error, shape = _structural([target.layers[i] for i in alignment.leading], tuple(target.input_shape))
+        if leading is None:
+            return None
+        stages = []
+        for position, transition in enumerate(alignment.transitions):
+            if transition.kind == "univariate" and position > 0:
+                return None
+            t_index = transition.target_layer
+            h_shape = tuple(target.shapes[t_index])
+            z_shape = tuple(target.shapes[t_index + 1])
+            op, bias = engine.target.ops[t_index]
+            weight = _dense(op, h_shape)
+            bias_vector = np.zeros(math.prod(z_shape)) if bias is None else np.broadcast_to(bias, z_shape).reshape(-1).copy()
+            positions = math.prod(z_shape[1:])
+            unit_index = (transition.tracked_units[:, None] * positions + np.arange(positions)[None, :]).reshape(-1)
+            ops: dict[str, np.ndarray] = {}
+            if transition.kind == "copy":
+                d_shape = (len(transition.incoming.channels), *transition.incoming.spatial)
+                if position > 0:
+                    ops["copy"] = _dense(transition.ops["copy"], d_shape)
+                for name in ("error", "error_rad"):
+                    ops[name] = _dense(transition.ops[name], h_shape)
+            else:
+                names = ("pos", "pos_rad", "neg", "neg_rad") if target.activation_function.relu_like else ("linear", "linear_rad")
+                for name in names:
+                    ops[name] = _dense(transition.ops[name], h_shape)
+            layers = [target.layers[i] for i in transition.after]
+            after_t, after_t_err, _ = _structural(layers, z_shape)
+            after_d, after_d_err, _ = _structural(layers, (len(transition.tracked), *z_shape[1:]))
+            if after_t is None or after_d is None:
+                return None
+            if position == len(alignment.transitions) - 1 and after_d_err is not None:
+                return None
+            stages.append(_Stage(transition, z_shape, weight, bias_vector, unit_index, ops, after_t, after_t_err, after_d, after_d_err))
+        return cls(engine, stages, leading, leading_error)
+
+    @staticmethod
+    def estimate_entries(alignment: Alignment) -> int:
+        """Largest number of matrix entries one transition needs (rows × columns)."""
+        target = alignment.target
+        largest = 0
+        previous = math.prod(target.input_shape)
+        for transition in alignment.transitions:
+            t_index = transition.target_layer
+            z_entries = math.prod(target.shapes[t_index + 1])
+            positions = math.prod(target.shapes[t_index + 1][1:])
+            d_entries = len(transition.tracked) * positions
+            h_entries = math.prod(target.shapes[t_index])
+            largest = max(largest, d_entries * previous, d_entries * h_entries, z_entries * h_entries, CHUNK_ROWS * d_entries)
+            previous = len(transition.outgoing.channels) * max(1, math.prod(transition.outgoing.spatial))
+        return largest
+
+    # -- per box -------------------------------------------------------------------------------
+    def _prepare(self, box: Interval) -> dict[str, Any]:
+        engine = self.engine
+        alignment = self.alignment
+        activation = alignment.target.activation_function
+        t_enc = engine.target.enclose(box)
+        s_enc = engine.ticket.enclose(box)
+        state: dict[str, Any] = {"t_enc": t_enc, "s_enc": s_enc, "box": box, "stages": []}
+        lo = box[0].reshape(-1)
+        hi = box[1].reshape(-1)
+        centre = 0.5 * lo + 0.5 * hi
+        state["x_centre"] = centre
+        state["x_radius"] = np.maximum(up(hi - centre), up(centre - lo))
+        state["x_size"] = magnitude((lo, hi))
+        for k, (stage, transition) in enumerate(zip(self.stages, alignment.transitions, strict=True)):
+            info: dict[str, Any] = {}
+            t_index = transition.target_layer
+            h_in = engine._entering(t_enc, t_index, box)
+            info["h_size"] = magnitude(h_in)[0].reshape(-1)
+            spatial = stage.z_shape[1:]
+            count = len(transition.tracked)
+            bias = transition.bias_delta
+            shape = (count, *([1] * len(spatial)))
+            constant = (
+                np.broadcast_to(bias[0].reshape(shape), (count, *spatial)).reshape(-1),
+                np.broadcast_to(bias[1].reshape(shape), (count, *spatial)).reshape(-1),
+            )
+            if transition.kind == "copy":
+                s_in = engine._entering(s_enc, transition.source_layer, box)
+                if len(transition.free_units):
+                    free = enclose_linear(transition.ops["free"], (s_in[0][:, transition.free_units], s_in[1][:, transition.free_units]))
+                    constant = add(constant, (free[0].reshape(-1), free[1].reshape(-1)))
+                radius = _abs_apply_up(stage.ops["error_rad"], info["h_size"])
+                constant = (down(constant[0] - radius), up(constant[1] + radius))
+            else:
+                s_in = engine._entering(s_enc, transition.univariate_layer, box)
+                zero = np.zeros((1, len(transition.incoming.channels), *transition.incoming.spatial))
+                _, x_hat = engine._x_hat(transition, (zero, zero), h_in, s_in)
+                info["x_hat"] = (x_hat[0][0].reshape(-1), x_hat[1][0].reshape(-1))
+                if len(transition.free_units):
+                    s_uni = s_enc[transition.univariate_layer][1]
+                    free = enclose_linear(transition.ops["free"], (s_uni[0][:, transition.free_units], s_uni[1][:, transition.free_units]))
+                    constant = add(constant, (free[0].reshape(-1), free[1].reshape(-1)))
+                if activation.relu_like:
+                    plus = activation_image(activation, info["x_hat"])
+                    minus = activation_image(activation, negate(info["x_hat"]))
+                    radius = up(_abs_apply_up(stage.ops["pos_rad"], magnitude(plus)) + _abs_apply_up(stage.ops["neg_rad"], magnitude(minus)))
+                else:
+                    offset = transition.offset
+                    constant = add(constant, (offset[0].reshape(-1), offset[1].reshape(-1)))
+                    remainder = engine._remainder(transition, x_hat)
+                    constant = add(constant, (remainder[0].reshape(-1), remainder[1].reshape(-1)))
+                    radius = _abs_apply_up(stage.ops["linear_rad"], magnitude(info["x_hat"]))
+                constant = (down(constant[0] - radius), up(constant[1] + radius))
+            info["constant"] = constant
+            state["stages"].append(info)
+            if k == len(self.stages) - 1:
+                break
+            pre = t_enc[t_index][0]
+            z = (pre[0][0].reshape(-1), pre[1][0].reshape(-1))
+            pre_hat = s_enc[transition.source_layer][0]
+            z_hat = (pre_hat[0][0][transition.tracked].reshape(-1), pre_hat[1][0][transition.tracked].reshape(-1))
+            z_units = (z[0][stage.unit_index], z[1][stage.unit_index])
+            delta = subtract(z_hat, z_units)
+            # Back-substituted bounds of z and Δ on this box, intersected with the intervals.
+            z_bound = self._bound_rows(state, k, "z")
+            z = intersect(z, z_bound)
+            delta = intersect(delta, self._bound_rows(state, k, "delta"))
+            info["z"], info["delta"] = z, delta
+            info["z_size"] = magnitude(z)
+            info["delta_size"] = magnitude(delta)
+            info["lines"] = activation_lines(activation, z)
+            z_units = (z[0][stage.unit_index], z[1][stage.unit_index])
+            if activation.relu_like:
+                info["planes"] = relu_difference_planes(z_units, delta, float(activation.relu_like_negative_slope or 0.0))
+            else:
+                info["planes"] = smooth_difference_planes(activation, z_units, delta, z_hat)
+            post = activation_image(activation, z)
+            info["post_size"] = magnitude(post)
+            lipschitz = float(activation.lipschitz)
+            info["d_size"] = up(info["delta_size"] * lipschitz)
+            info["post_out_size"] = _abs_apply_up(stage.after_target, info["post_size"])
+            info["d_out_size"] = _abs_apply_up(stage.after_copies, info["d_size"])
+        return state
+
+    def _bound_rows(self, state: dict[str, Any], k: int, which: str) -> Interval:
+        """Enclosures of every entry of ``z_k`` (``which="z"``) or ``Δ_k`` by back-substitution."""
+        stage = self.stages[k]
+        n_z = len(stage.bias)
+        n_d = len(stage.unit_index)
+        n = n_z if which == "z" else n_d
+        bounds = []
+        for sign in (1.0, -1.0):
+            values = np.empty(n)
+            for start in range(0, n, CHUNK_ROWS):
+                stop = min(n, start + CHUNK_ROWS)
+                rows = np.zeros((stop - start, n))
+                rows[np.arange(stop - start), np.arange(start, stop)] = sign
+                if which == "z":
+                    values[start:stop] = self._upper(state, k, rows, np.zeros((stop - start, n_d)))
+                else:
+                    values[start:stop] = self._upper(state, k, np.zeros((stop - start, n_z)), rows)
+            bounds.append(values)
+        return down(-bounds[1]), bounds[0]
+
+    def _upper(self, state: dict[str, Any], k: int, g_z: np.ndarray, g_d: np.ndarray) -> np.ndarray:
+        """Upper bounds on the box of ``g_z·z_k + g_d·Δ_k`` per row (rigorous)."""
+        activation = self.alignment.target.activation_function
+        constant = np.zeros(g_z.shape[0])
+        while True:
+            stage, info = self.stages[k], state["stages"][k]
+            transition = stage.transition
+            # z_k = W h_in + b;  Δ_k = Copy d_in + Err h_in + K (K an interval).
+            constant = up(constant + _sum_products_up(g_z, stage.bias))
+            constant = up(constant + _interval_dot_up(g_d, info["constant"]))
+            a_h, error = _matmul(g_z, stage.weight, info["h_size"])
+            constant = up(constant + error)
+            if transition.kind == "copy":
+                active = bool(np.any(g_d))
+                if active:
+                    part, error = _matmul(g_d, stage.ops["error"], info["h_size"])
+                    a_h = a_h + part
+                    constant = up(up(constant + error) + _rows_abs_apply_up(a_h, info["h_size"]) * _PRODUCT)
+                if k == 0:
+                    return self._concretize(state, a_h, constant)
+                previous = state["stages"][k - 1]
+                if active:
+                    a_d, error = _matmul(g_d, stage.ops["copy"], previous["d_out_size"])
+                    constant = up(constant + error)
+                else:
+                    a_d = np.zeros((g_d.shape[0], stage.ops["copy"].shape[1]))
+            else:  # univariate pair at the input: Δ = Pos φ(x̂) + Neg φ(−x̂) (+ K), x̂ = h_in
+                x_hat = info["x_hat"]
+                if activation.relu_like:
+                    slope_a = float(activation.relu_like_negative_slope or 0.0)
+                    for name, sign in (("pos", 1.0), ("neg", -1.0)):
+                        coefficient, error = _matmul(g_d, stage.ops[name], magnitude(activation_image(activation, x_hat if sign > 0 else negate(x_hat))))
+                        constant = up(constant + error)
+                        argument = x_hat if sign > 0 else negate(x_hat)
+                        lo_s, lo_c, hi_s, hi_c = relu_like_relaxation(argument, slope_a)
+                        positive = coefficient > 0
+                        slope = np.where(positive, hi_s, lo_s)
+                        intercept = np.where(positive, hi_c, lo_c)
+                        constant = up(constant + _sum_products_up(coefficient, intercept))
+                        moved, error = _times(coefficient, slope * sign, info["h_size"])
+                        constant = up(constant + error)
+                        a_h = a_h + moved
+                    constant = up(constant + _rows_abs_apply_up(a_h, info["h_size"]) * (4.0 * UNIT_ROUNDOFF))
+                else:
+                    part, error = _matmul(g_d, stage.ops["linear"], info["h_size"])
+                    a_h = a_h + part
+                    constant = up(up(constant + error) + _rows_abs_apply_up(a_h, info["h_size"]) * _PRODUCT)
+                return self._concretize(state, a_h, constant)
+            # Back through the previous transition's φ, D and structural layers.
+            k -= 1
+            stage, info = self.stages[k], state["stages"][k]
+            a_post, error = _matmul(a_h, stage.after_target, info["post_size"], stage.after_target_error)
+            constant = up(constant + error)
+            a_diff, error = _matmul(a_d, stage.after_copies, info["d_size"], stage.after_copies_error)
+            constant = up(constant + error)
+            lo_s, lo_c, hi_s, hi_c = info["lines"]
+            positive = a_post > 0
+            constant = up(constant + _sum_products_up(a_post, np.where(positive, hi_c, lo_c)))
+            g_z, error = _times(a_post, np.where(positive, hi_s, lo_s), info["z_size"])
+            constant = up(constant + error)
+            planes: Planes = info["planes"]
+            positive = a_diff > 0
+            constant = up(constant + _sum_products_up(a_diff, np.where(positive, planes.cu, planes.cl)))
+            g_d, error = _times(a_diff, np.where(positive, planes.bu, planes.bl), info["delta_size"])
+            constant = up(constant + error)
+            on_z, error = _times(a_diff, np.where(positive, planes.au, planes.al), info["z_size"][stage.unit_index])
+            constant = up(constant + error)
+            scatter = self._scatter(stage, len(stage.bias))
+            summed, error = _matmul(on_z, scatter, info["z_size"])
+            constant = up(constant + error)
+            g_z = g_z + summed
+            constant = up(constant + _rows_abs_apply_up(np.abs(g_z), info["z_size"]) * _PRODUCT)
+
+    def _scatter(self, stage: _Stage, n_z: int) -> Any:
+        cached = getattr(stage, "_scatter_matrix", None)
+        if cached is None:
+            n_d = len(stage.unit_index)
+            cached = sparse.csr_matrix((np.ones(n_d), (np.arange(n_d), stage.unit_index)), shape=(n_d, n_z))
+            stage._scatter_matrix = cached  # type: ignore[attr-defined]
+        return cached
+
+    def _concretize(self, state: dict[str, Any], a_h: np.ndarray, constant: np.ndarray) -> np.ndarray:
+        """Upper bound over the input box of ``a_h·h_in_0 + constant``, ``h_in_0 = L x``."""
+        a_x, error = _matmul(a_h, self.leading, state["x_size"], self.leading_error)
+        constant = up(constant + error)
+        value = up(_dot_up(a_x, state["x_centre"]) + _rows_abs_apply_up(a_x, state["x_radius"]))
+        return up(value + constant)
+
+    def bound(self, box: Interval) -> Interval:
+        """Enclosure, per output unit, of ``f̂(x) − f(x)`` over one box (batch of one)."""
+        state = self._prepare(box)
+        k = len(self.stages) - 1
+        stage = self.stages[k]
+        n_z = len(stage.bias)
+        select = stage.after_copies.toarray()  # the outputs are the last Δ after structural layers
+        rows = select.shape[0]
+        upper = self._upper(state, k, np.zeros((rows, n_z)), select)
+        lower = -self._upper(state, k, np.zeros((rows, n_z)), -select)
+        order = np.argsort(self.alignment.output_map)
+        return down(lower[order]), upper[order]
+
+
+__all__ = [
+    "BackSubstitution",
+    "Planes",
+    "activation_lines",
+    "relu_difference_planes",
+    "smooth_difference_planes",
+]

@@ -1,0 +1,179 @@
+"""Back-substitution bounds (:mod:`ltbounds.certify._backsub`): sound, and tighter where meant.
+
+Slow twins: exact rationals for the relaxation planes and the rounded products, sampled
+points and the gradient attack for whole networks (random small targets from
+:mod:`ltbounds.strategies`), point boxes for the float error, and the existing differential
+interval/symbolic propagation as the bound it has to beat on a ReLU CNN ticket.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ltbounds.certify import certify
+from ltbounds.certify._alignment import align
+from ltbounds.certify._backsub import BackSubstitution, _matmul, relu_difference_planes
+from ltbounds.certify._bounds import Engine, norms_of
+from ltbounds.construct import construct
+from ltbounds.nets import AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, TargetNet
+from ltbounds.strategies import target_nets
+from ltbounds.verdict import Status
+
+CONSTRUCTIBLE = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu", "silu", "softplus")
+
+
+def small_conv(activation: str = "relu", domain=(0.0, 1.0), seed: int = 1, pool=AvgPool2d) -> TargetNet:
+    rng = np.random.default_rng(seed)
+    layers = [
+        Conv2d(rng.uniform(-1, 1, (3, 1, 3, 3)), rng.uniform(-0.3, 0.3, 3), padding=1),
+        pool(2),
+        Conv2d(rng.uniform(-1, 1, (3, 3, 3, 3)), rng.uniform(-0.3, 0.3, 3), padding=1),
+        Flatten(),
+        Dense(rng.uniform(-1, 1, (3, 12)), rng.uniform(-0.3, 0.3, 3)),
+    ]
+    return TargetNet(layers, (1, 4, 4), activation, domain, name="smallconv3")
+
+
+def _root(target: TargetNet):
+    low, high = target.input_domain
+    return np.full((1, *target.input_shape), low), np.full((1, *target.input_shape), high)
+
+
+def _check_points(method: BackSubstitution, target: TargetNet, ticket, box, points: np.ndarray) -> None:
+    lower, upper = method.bound(box)
+    seen = ticket.network().forward(points) - target.forward(points)
+    slack = 1e-12 * (1 + np.abs(seen))
+    assert np.all(seen >= lower - slack) and np.all(seen <= upper + slack)
+
+
+# ------------------------------------------------------------------- exact twins of the pieces
+@pytest.mark.parametrize("a", [0.0, 0.01])
+def test_difference_planes_hold_at_exact_rational_points(a: float) -> None:
+    rng = np.random.default_rng(int(a * 100))
+    n = 300
+    centre = rng.uniform(-1, 1, n) * 10.0 ** rng.integers(-6, 1, n)
+    width = rng.uniform(0, 1, n) * 10.0 ** rng.integers(-6, 1, n)
+    low, u = centre - width, centre + width
+    low[:20] = u[:20] = centre[:20]  # point intervals
+    dc = rng.uniform(-1, 1, n) * 10.0 ** rng.integers(-7, 0, n)
+    dw = rng.uniform(0, 1, n) * 10.0 ** rng.integers(-7, 0, n)
+    dl, du = dc - dw, dc + dw
+    planes = relu_difference_planes((low, u), (dl, du), a)
+
+    def phi(t: Fraction) -> Fraction:
+        return t if t > 0 else Fraction(a) * t
+
+    for j in range(n):
+        zs = [low[j], u[j], 0.0, -dl[j], -du[j], *rng.uniform(low[j], u[j], 6)]
+        ds = [dl[j], du[j], 0.0, -low[j], -u[j], *rng.uniform(dl[j], du[j], 6)]
+        for z in zs:
+            for d in ds:
+                if not (low[j] <= z <= u[j] and dl[j] <= d <= du[j]):
+                    continue
+                zf, df = Fraction(z), Fraction(d)
+                value = phi(zf + df) - phi(zf)
+                upper = Fraction(planes.au[j]) * zf + Fraction(planes.bu[j]) * df + Fraction(planes.cu[j])
+                lower = Fraction(planes.al[j]) * zf + Fraction(planes.bl[j]) * df + Fraction(planes.cl[j])
+                assert lower <= value <= upper
+
+
+def test_rounded_products_are_bounded_by_the_stated_error() -> None:
+    rng = np.random.default_rng(5)
+    rows = rng.uniform(-1, 1, (4, 7)) * 10.0 ** rng.integers(-9, 9, (4, 7))
+    matrix = rng.uniform(-1, 1, (7, 5)) * 10.0 ** rng.integers(-9, 9, (7, 5))
+    size = rng.uniform(0, 3, 5)
+    product, error = _matmul(rows, matrix, size)
+    for i in range(4):
+        total = Fraction(0)
+        for j in range(5):
+            exact = sum(Fraction(rows[i, k]) * Fraction(matrix[k, j]) for k in range(7))
+            total += abs(exact - Fraction(product[i, j])) * Fraction(size[j])
+        assert total <= Fraction(error[i])
+
+
+# ------------------------------------------------------------------------ whole networks
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    target=target_nets(activations=CONSTRUCTIBLE, bias=True),
+    rho=st.integers(3, 5),
+    seed=st.integers(0, 2**32),
+)
+def test_bounds_hold_at_random_points_on_random_networks(target, rho, seed) -> None:
+    ticket = construct(target, eps=0.5, rho=rho, seed=seed % 1000, param_eps=0.05)
+    method = BackSubstitution.build(Engine.build(align(target, ticket)))
+    if method is None:  # max pooling: not offered
+        return
+    box = _root(target)
+    _check_points(method, target, ticket, box, target.sample_inputs(10_000, seed % 11))
+    # A random sub-box: the bound holds there too.
+    rng = np.random.default_rng(seed % 97)
+    lo, hi = box
+    a = rng.uniform(lo, hi)
+    b = rng.uniform(lo, hi)
+    sub = (np.minimum(a, b), np.maximum(a, b))
+    points = rng.uniform(sub[0][0], sub[1][0], (2000, *target.input_shape))
+    _check_points(method, target, ticket, sub, points)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "sigmoid", "gelu"])
+def test_certify_with_back_substitution_is_never_falsified(activation: str) -> None:
+    target = small_conv(activation, domain=(-1.0, 1.0))
+    ticket = construct(target, eps=0.5, rho=5, seed=1, param_eps=0.03)
+    report = certify(target, ticket, samples=10_000, seed=2, restarts=4, steps=20, budget=2, methods=("ibp",))
+    assert report.verdict.status is not Status.FALSIFIED, report.verdict.detail
+    ibp = report.methods["ibp"]
+    assert "backsub_linf" in ibp.detail
+    assert ibp.linf >= report.attacked.linf and ibp.l2 >= report.attacked.l2
+    assert ibp.detail["backsub_linf"] >= report.attacked.linf
+
+
+def test_point_box_bound_is_narrow_and_brackets_the_float_error() -> None:
+    target = small_conv("relu")
+    ticket = construct(target, eps=0.5, rho=6, seed=3, param_eps=0.02)
+    method = BackSubstitution.build(Engine.build(align(target, ticket)))
+    assert method is not None
+    for x in target.sample_inputs(3, 4):
+        box = (x[None], x[None])
+        lower, upper = method.bound(box)
+        seen = (ticket.network().forward(x[None]) - target.forward(x[None]))[0]
+        assert np.all(lower <= seen + 1e-15) and np.all(seen <= upper + 1e-15)
+        assert np.all(upper - lower <= 1e-9 * (1 + np.abs(seen)).max())
+
+
+def test_tighter_than_the_forward_symbolic_bound_on_a_relu_cnn_ticket() -> None:
+    target = small_conv("relu", seed=4)
+    ticket = construct(target, eps=0.1, rho=12, seed=0, param_eps=0.002)
+    engine = Engine.build(align(target, ticket))
+    method = BackSubstitution.build(engine)
+    assert method is not None
+    box = _root(target)
+    lower, upper = method.bound(box)
+    mine = norms_of((lower[None], upper[None]))[0][0]
+    symbolic = norms_of(engine.differential(box, symbolic=True)[0])[0][0]
+    assert mine < symbolic
+
+
+def test_not_offered_through_max_pooling() -> None:
+    target = small_conv("relu", pool=MaxPool2d)
+    ticket = construct(target, eps=0.5, rho=4, seed=1, param_eps=0.05)
+    assert BackSubstitution.build(Engine.build(align(target, ticket))) is None
+
+
+def test_dense_targets_are_bounded_too() -> None:
+    rng = np.random.default_rng(0)
+    target = TargetNet(
+        [Dense(rng.uniform(-1, 1, (5, 3)), rng.uniform(-0.5, 0.5, 5)), Dense(rng.uniform(-1, 1, (2, 5)), None)],
+        (3,),
+        "relu",
+        (-1.0, 1.0),
+        name="dense2",
+    )
+    ticket = construct(target, eps=0.5, rho=5, seed=0, param_eps=0.02)
+    method = BackSubstitution.build(Engine.build(align(target, ticket)))
+    assert method is not None
+    _check_points(method, target, ticket, _root(target), target.sample_inputs(5000, 0))
