@@ -21,14 +21,38 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import sympy as sp
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from ltbounds.backend import namespace
 from ltbounds.errors import InvalidInput
 
-_x = sp.Symbol("x", real=True)
+
+class _LazySympy:
+    """Stands for the ``sympy`` module and imports it on first attribute access.
+
+    Importing sympy costs about a second; the networks, the constructions and the command line
+    need only ``forward`` and the stated facts, so the symbolic views below (and
+    :attr:`Activation.expression`) load sympy only when a lemma, a certificate or the docs
+    first ask for an expression. ``sp.Max`` etc. then resolve to sympy's own objects.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        import sympy  # noqa: PLC0415
+
+        return getattr(sympy, name)
+
+
+if TYPE_CHECKING:
+    import sympy as sp
+else:
+    sp = _LazySympy()
+
+
+@cache
+def _symbol_x() -> Any:
+    """The real symbol ``x`` of :attr:`Activation.expression` (one object, built on first use)."""
+    return sp.Symbol("x", real=True)
 
 
 @dataclass(frozen=True)
@@ -73,7 +97,7 @@ class Activation:
     @property
     def expression(self) -> sp.Expr:
         """φ(x) as a sympy expression in the real symbol ``x``."""
-        return self.symbolic(_x)
+        return self.symbolic(_symbol_x())
 
     def __call__(self, values: Any) -> Any:
         return self.forward(values)
@@ -94,6 +118,11 @@ def _leaky_relu(slope: float) -> Callable[[Any], Any]:
 
 def _tanh(values: Any) -> Any:
     return namespace(values).tanh(values)
+
+
+def _tanh_symbolic(x: Any) -> Any:
+    # A named function (not a lambda): like sympy.tanh before it, it pickles by reference.
+    return sp.tanh(x)
 
 
 def _sigmoid(values: Any) -> Any:
@@ -182,7 +211,7 @@ ACTIVATIONS: dict[str, Activation] = {
         # tanh: |tanh''| = 2|tanh|(1 - tanh^2) <= 4/(3*sqrt(3)) ~ 0.7698; |tanh'''| <= 2.
         Activation(
             "tanh",
-            sp.tanh,
+            _tanh_symbolic,
             _tanh,
             value_at_zero=0.0,
             slope_at_zero=1.0,

@@ -10,6 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from ltbounds._defaults import (
+    CERTIFY_BUDGET,
+    CERTIFY_METHODS,
+    CERTIFY_RESTARTS,
+    CERTIFY_SAMPLES,
+    CERTIFY_STEPS,
+)
 from ltbounds.certify._alignment import Alignment, align
 from ltbounds.certify._autodiff import Tape
 from ltbounds.certify._backsub import BackSubstitution
@@ -33,12 +40,13 @@ from ltbounds.validation import (
     memory_budget,
 )
 
-#: The built-in methods, in the order they run.
-METHODS = ("composition", "ibp", "separate")
-DEFAULT_SAMPLES = 10_000
-DEFAULT_RESTARTS = 8
-DEFAULT_STEPS = 40
-DEFAULT_BUDGET = 16
+#: The built-in methods, in the order they run, and the defaults of :func:`certify`; defined in
+#: :mod:`ltbounds._defaults`, which the CLI reads without importing this package.
+METHODS = CERTIFY_METHODS
+DEFAULT_SAMPLES = CERTIFY_SAMPLES
+DEFAULT_RESTARTS = CERTIFY_RESTARTS
+DEFAULT_STEPS = CERTIFY_STEPS
+DEFAULT_BUDGET = CERTIFY_BUDGET
 #: Most steps of one attack run (each is a forward and a backward pass of both networks).
 MAX_STEPS = 100_000
 #: Least memory per box of the branch and bound, per input entry: the box's two corners for

@@ -25,15 +25,17 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ltbounds.certify import METHODS, certify
-from ltbounds.certify._core import DEFAULT_BUDGET, DEFAULT_RESTARTS, DEFAULT_SAMPLES, DEFAULT_STEPS
-from ltbounds.certify._report import REPORT_FORMAT, REPORT_VERSION, compare_reports, read_report
+from ltbounds._defaults import CERTIFY_BUDGET as DEFAULT_BUDGET
+from ltbounds._defaults import CERTIFY_METHODS as METHODS
+from ltbounds._defaults import CERTIFY_RESTARTS as DEFAULT_RESTARTS
+from ltbounds._defaults import CERTIFY_SAMPLES as DEFAULT_SAMPLES
+from ltbounds._defaults import CERTIFY_STEPS as DEFAULT_STEPS
 from ltbounds.cli._common import (
     JsonOption,
     dumps,
@@ -44,11 +46,15 @@ from ltbounds.cli._common import (
 )
 from ltbounds.cli._options import BackendOption, resolve_backend
 from ltbounds.errors import BoundViolation, InvalidInput
-from ltbounds.nets.resolve import resolve_target
-from ltbounds.provenance import provenance
-from ltbounds.ticket import Ticket, target_fingerprint
 from ltbounds.validation import check_output_path
 from ltbounds.verdict import Status
+
+if TYPE_CHECKING:
+    from ltbounds.ticket import Ticket
+
+# ltbounds.certify (scipy, sympy, python-flint), the target loaders and the ticket reader are
+# imported inside the commands, so that ``ltbounds --help`` does not load them; the option
+# defaults above come from the import-free ltbounds._defaults.
 
 _STYLE = {
     Status.CERTIFIED: "bold green",
@@ -134,6 +140,9 @@ def certify_command(
         return
     if target is None or ticket is None:
         raise InvalidInput("give TARGET and TICKET (or --check-report REPORT)")
+    from ltbounds.nets.resolve import resolve_target  # noqa: PLC0415
+    from ltbounds.ticket import Ticket  # noqa: PLC0415
+
     resolve_backend(backend)
     if output is not None:
         check_output_path("output", output)
@@ -173,6 +182,8 @@ def certify_command(
 
 
 def _run(net: Any, loaded: Ticket, settings: dict[str, Any], *, show_progress: bool) -> Any:
+    from ltbounds.certify import certify  # noqa: PLC0415
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -201,6 +212,10 @@ def report_document(report: Any, settings: dict[str, Any], *, ticket: Path, net:
     ``inputs`` holds everything ``--check-report`` needs to recompute it: the TARGET as given,
     the ticket's absolute path and SHA-256, the target's fingerprint, and every setting.
     """
+    from ltbounds.certify._report import REPORT_FORMAT, REPORT_VERSION  # noqa: PLC0415
+    from ltbounds.provenance import provenance  # noqa: PLC0415
+    from ltbounds.ticket import target_fingerprint  # noqa: PLC0415
+
     inputs = {
         **settings,
         "ticket_sha256": _sha256(ticket),
@@ -260,6 +275,10 @@ MISMATCH_EXIT_CODE = 4
 
 def _check_report(path: Path, json_output: bool) -> None:
     """Recompute the report at ``path`` from its recorded inputs and compare (see ``--check-report``)."""
+    from ltbounds.certify._report import compare_reports, read_report  # noqa: PLC0415
+    from ltbounds.nets.resolve import resolve_target  # noqa: PLC0415
+    from ltbounds.ticket import Ticket, target_fingerprint  # noqa: PLC0415
+
     recorded = read_report(path)
     inputs = recorded["inputs"]
     reason = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -19,13 +19,7 @@ from rich.table import Table
 
 from ltbounds.cli._common import JsonOption, emit_json, stderr_console, stdout_console
 from ltbounds.cli._options import BackendOption, resolve_backend
-from ltbounds.construct import DEPTHS, construct
-from ltbounds.construct.evaluation import digits_scores, max_sampled_error
-from ltbounds.construct.width import default_rho
 from ltbounds.errors import InvalidInput
-from ltbounds.nets import TargetNet, list_embedded
-from ltbounds.nets.resolve import resolve_target
-from ltbounds.provenance import provenance
 from ltbounds.validation import (
     check_int,
     check_open_unit,
@@ -34,9 +28,18 @@ from ltbounds.validation import (
     check_samples,
 )
 
+if TYPE_CHECKING:
+    from ltbounds.nets import TargetNet
+
+# The constructions (sympy, numba kernels) and the target loaders are imported inside the
+# functions that use them, so that ``ltbounds --help`` does not load them.
+
 
 def load_target_for(spec: str, activation: str | None, sidecar: Path | None) -> TargetNet:
     """Resolve TARGET; ``digits_cnn`` + ``--activation tanh`` picks ``digits_cnn_tanh``."""
+    from ltbounds.nets import list_embedded  # noqa: PLC0415
+    from ltbounds.nets.resolve import resolve_target  # noqa: PLC0415
+
     if activation is not None and f"{spec}_{activation}" in list_embedded():
         return resolve_target(f"{spec}_{activation}")
     target = resolve_target(spec, sidecar=sidecar, activation=activation)
@@ -81,6 +84,11 @@ def build_row(
     ``xp`` is the namespace called ``backend`` (:func:`ltbounds.backend.get_backend`; None:
     numpy): the source weights are drawn and the forward passes run there.
     """
+    from ltbounds.construct import construct  # noqa: PLC0415
+    from ltbounds.construct.evaluation import digits_scores, max_sampled_error  # noqa: PLC0415
+    from ltbounds.construct.width import default_rho  # noqa: PLC0415
+    from ltbounds.provenance import provenance  # noqa: PLC0415
+
     check_positive("eps", eps)
     check_open_unit("delta", delta)
     check_samples("samples", samples, target.input_shape, minimum=0)
@@ -193,6 +201,8 @@ def construct_command(
     json_output: JsonOption = False,
 ) -> None:
     """Prune a random source network into a ticket that approximates TARGET."""
+    from ltbounds.construct import DEPTHS  # noqa: PLC0415
+
     if depth not in DEPTHS:
         raise InvalidInput(f"depth={depth!r} must be one of {', '.join(map(repr, DEPTHS))}")
     # Every option is checked before the (possibly long) construction starts.

@@ -17,11 +17,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ltbounds._defaults import DEFAULT_CROSS_CHECK_TOL, DEFAULT_MAX_BYTES, DEFAULT_MAX_ELEMENTS
 from ltbounds.cli._common import JsonOption, emit_json, stdout_console
-from ltbounds.export import convert
-from ltbounds.nets.io import DEFAULT_MAX_BYTES, DEFAULT_MAX_ELEMENTS
-from ltbounds.nets.onnx_io import DEFAULT_CROSS_CHECK_TOL
 from ltbounds.validation import check_int
+
+# ltbounds.export (every loader and writer of networks) is imported inside the command, so
+# that ``ltbounds --help`` does not load it; the option defaults come from the import-free
+# ltbounds._defaults.
 
 _MIB = 2**20
 
@@ -57,6 +59,8 @@ def convert_command(
     onnxruntime before it is written; a weight file is read back. A failed check exits 3 and
     writes nothing.
     """
+    from ltbounds.export import convert  # noqa: PLC0415
+
     check_int("max_mb", max_mb, minimum=1)
     check_int("max_elements", max_elements, minimum=1)
     result = convert(

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ltbounds.certify import certify
 from ltbounds.cli._common import JsonOption, emit_json, stdout_console
 from ltbounds.cli._options import BackendOption, resolve_backend
 from ltbounds.cli.construct import build_row, summary_table
-from ltbounds.construct import DEPTHS
-from ltbounds.construct.evaluation import max_sampled_error
 from ltbounds.errors import InvalidInput
-from ltbounds.nets import TargetNet, load_embedded
 from ltbounds.validation import (
     check_choice,
     check_int,
@@ -21,6 +17,12 @@ from ltbounds.validation import (
     check_positive,
     check_samples,
 )
+
+if TYPE_CHECKING:
+    from ltbounds.nets import TargetNet
+
+# ltbounds.certify, the constructions and the embedded targets are imported inside the
+# functions that use them, so that ``ltbounds --help`` does not load them.
 
 #: The embedded targets the demo runs, in order.
 DEMO_TARGETS = (
@@ -47,6 +49,9 @@ def certify_row(
     gets the sampled error alone and the verdict :data:`RESIDUAL_NOT_CERTIFIED`: an honest
     gap, not a failure. Any other refusal propagates.
     """
+    from ltbounds.certify import certify  # noqa: PLC0415
+    from ltbounds.construct.evaluation import max_sampled_error  # noqa: PLC0415
+
     try:
         report = certify(target, ticket, samples=samples, seed=seed, budget=budget, xp=xp).to_dict()
     except InvalidInput as exc:
@@ -93,6 +98,9 @@ def demo_command(
     --backend draws the source weights and runs the forward passes, sampling and attack on
     CuPy or array-api-strict; the tickets are the same on every backend and the certified
     bounds are computed on the host."""
+    from ltbounds.construct import DEPTHS  # noqa: PLC0415
+    from ltbounds.nets import load_embedded  # noqa: PLC0415
+
     # Every option is checked before the first (possibly long) construction starts.
     check_positive("eps", eps)
     check_open_unit("delta", delta)

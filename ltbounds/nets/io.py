@@ -55,6 +55,10 @@ from typing import Any
 
 import numpy as np
 
+# DEFAULT_MAX_BYTES (largest file, and largest total of its uncompressed members, read by
+# default) and DEFAULT_MAX_ELEMENTS (most entries of one tensor) live in the import-free
+# ltbounds._defaults so that the CLI can declare its options without loading the networks.
+from ltbounds._defaults import DEFAULT_MAX_BYTES, DEFAULT_MAX_ELEMENTS
 from ltbounds._io_util import write_npz_atomic
 from ltbounds.activations import get_activation
 from ltbounds.errors import InvalidInput, ModelFormatError
@@ -66,10 +70,6 @@ from ltbounds.nets.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from ltbounds.nets.residual import ResidualBlock
 from ltbounds.nets.target import TargetNet
 
-#: Largest ``.npz`` file, and largest total of its uncompressed members, read by default.
-DEFAULT_MAX_BYTES = 512 * 2**20
-#: Largest number of entries of one tensor read by default.
-DEFAULT_MAX_ELEMENTS = 2**26
 #: Largest sidecar JSON file read.
 MAX_SIDECAR_BYTES = 2**20
 #: Archive key under which :func:`save_npz` embeds the architecture (UTF-8 JSON as uint8).

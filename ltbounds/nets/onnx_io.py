@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from ltbounds._defaults import DEFAULT_CROSS_CHECK_TOL as _DEFAULT_CROSS_CHECK_TOL
 from ltbounds._io_util import atomic_path
 from ltbounds._version import __version__
 from ltbounds.activations import ACTIVATIONS, get_activation
@@ -90,8 +91,8 @@ ACTIVATION_MATCH_TOL = 1e-6
 _PROBES = np.concatenate([np.linspace(-8.0, 8.0, 641), [-30.0, -15.0, 15.0, 30.0]])
 #: Default tolerance of :func:`cross_check`: largest |ours − onnxruntime| allowed, relative to
 #: ``max(1, max |our output|)``. ONNX models hold float32 weights and onnxruntime computes in
-#: float32, our forward pass in float64.
-DEFAULT_CROSS_CHECK_TOL = 1e-5
+#: float32, our forward pass in float64. (Defined in :mod:`ltbounds._defaults`, for the CLI.)
+DEFAULT_CROSS_CHECK_TOL = _DEFAULT_CROSS_CHECK_TOL
 #: Export dtypes and their ONNX element types (FLOAT, DOUBLE).
 _EXPORT_DTYPES = {"float32": 1, "float64": 11}
 #: Metadata keys written into (and read back from) ``metadata_props``.
