@@ -49,18 +49,32 @@ def _interval_to_ops(like: Any, lo: np.ndarray, hi: np.ndarray) -> tuple[LinearO
 
 
 def _group_sum(values: np.ndarray, groups: np.ndarray, count: int) -> Interval:
-    """Enclosure of ``out[o, g, r] = Σ_{c : groups[c] = g} values[o, c, r]`` (groups >= 0)."""
+    """Enclosure of ``out[o, g, r] = Σ_{c : groups[c] = g} values[o, c, r]`` (groups >= 0).
+
+    The channels are sorted by group (stably) and each run summed with ``np.add.reduceat``,
+    so memory stays at one reordered copy of ``values`` plus the output: a dense one-hot
+    ``(channels, count)`` matrix would need 150 GiB for the flatten→dense layer of a ρ=64
+    MNIST ticket. Whatever the summation order, ``|fl(s) − s| <= κ_n·fl(Σ|v|) + n·η`` with n
+    the size of the largest group (:func:`._rigorous.growth`), so the enclosure widens by that.
+    Groups no channel belongs to sum to exactly zero.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    groups = np.asarray(groups, dtype=np.int64)
     rows, channels, kernel = values.shape
+    total = np.zeros((rows, count, kernel))
     if channels == 0:
-        zero = np.zeros((rows, count, kernel))
-        return zero, zero
-    onehot = np.zeros((channels, count))
-    onehot[np.arange(channels), groups] = 1.0
-    moved = np.ascontiguousarray(values.transpose(0, 2, 1))  # (o, r, c)
-    total = (moved @ onehot).transpose(0, 2, 1)
-    magnitude = (np.abs(moved) @ onehot).transpose(0, 2, 1)
-    per_group = np.bincount(groups, minlength=count)
-    terms = int(per_group.max(initial=1))
+        return total, total.copy()
+    order = np.argsort(groups, kind="stable")
+    ordered = groups[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    present = ordered[starts]
+    moved = values[:, order, :]  # (o, c sorted by group, r)
+    total[:, present, :] = np.add.reduceat(moved, starts, axis=1)
+    np.abs(moved, out=moved)
+    magnitude = np.zeros_like(total)
+    magnitude[:, present, :] = np.add.reduceat(moved, starts, axis=1)
+    del moved
+    terms = int(np.diff(np.r_[starts, channels]).max())
     error = up(up(growth(terms) * magnitude) + 2.0 * terms * 2.0**-1074)
     return down(total - error), up(total + error)
 
