@@ -30,6 +30,7 @@ import numpy as np
 from ltbounds._io_util import write_npz_atomic
 from ltbounds._version import __version__
 from ltbounds.construct.blocks import SourceLayerSpec
+from ltbounds.construct.solve import REFINE_WINDOW
 from ltbounds.errors import InvalidInput, ModelFormatError
 from ltbounds.nets import (
     AvgPool1d,
@@ -198,6 +199,8 @@ class Ticket:
             "rho_first": plan.rho_first,
             "rho_origin": rho_origin,
             "objective": objective,
+            "candidate_window": plan.max_candidates,
+            "refine_window": REFINE_WINDOW,
             "tolerances": list(plan.tolerances),
             "lambdas": [scale.lam for scale in plan.scales],
             "layer_errors": list(result.layer_errors),
