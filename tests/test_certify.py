@@ -213,6 +213,18 @@ def test_differential_enclosure_holds_per_output(activation: str) -> None:
     _check_enclosure(target, ticket, points, symbolic=True)
 
 
+def test_fusion_falls_back_when_its_matrix_would_be_too_large(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above MAX_FUSION_ENTRIES the smooth transition is left unfused, and still sound."""
+    import ltbounds.certify._bounds as bounds  # noqa: PLC0415
+
+    target = small_conv("tanh", domain=(-1.0, 1.0))
+    ticket = construct(target, eps=0.5, rho=5, seed=1, param_eps=0.03)
+    assert Engine.build(align(target, ticket))._fusion(0) is not None
+    monkeypatch.setattr(bounds, "MAX_FUSION_ENTRIES", 0)
+    assert Engine.build(align(target, ticket))._fusion(0) is None
+    _check_enclosure(target, ticket, target.sample_inputs(2000, 4), symbolic=True)
+
+
 def test_symbolic_is_never_looser_and_branching_never_hurts(conv_pair) -> None:
     target, ticket = conv_pair
     engine = Engine.build(align(target, ticket))

@@ -66,6 +66,10 @@ from ltbounds.certify._symbolic import (
 from ltbounds.errors import InvalidInput
 from ltbounds.nets import Flatten, LinearLayer, ResidualBlock, TargetNet
 
+#: Largest dense matrix (entries) :meth:`Engine._fusion` may build; above it the smooth
+#: transition is not fused (an MNIST-sized smooth ticket would need about 2·10¹¹ entries).
+MAX_FUSION_ENTRIES = 40_000_000
+
 
 # --------------------------------------------------------------------- network enclosures
 def _linear_op(layer: LinearLayer) -> tuple[LinearOp, np.ndarray | None]:
@@ -396,6 +400,8 @@ class Engine:
         n_units = int(units.max()) + 1 if len(units) else 0
         rows_t, rows_i = weight.shape[0], n_units
         rows = rows_t * rows_i * positions
+        if rows * channels * positions > MAX_FUSION_ENTRIES:
+            return None  # the unfused bound is sound too; a wide ticket would need terabytes here
         big_lo = np.zeros((rows, channels * positions))
         big_hi = np.zeros((rows, channels * positions))
         o_idx, c_idx, p_idx = np.meshgrid(np.arange(rows_t), np.arange(channels), np.arange(positions), indexing="ij")
