@@ -11,10 +11,9 @@ the tickets themselves, literally from the ticket's own network.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
+from _subset_sums import brute_force_best
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -37,15 +36,6 @@ def wide_head(activation: str = "sigmoid", hidden: int = 32, seed: int = 0) -> T
         Dense(rng.uniform(-1, 1, (2, hidden)), rng.uniform(-0.5, 0.5, 2)),
     ]
     return TargetNet(layers, (2,), activation, (-1.0, 1.0), name="wide_head")
-
-
-def brute_force_best(target: float, candidates: np.ndarray) -> float:
-    """Smallest |target − Σ_S c| over all subsets (the slow obvious reference)."""
-    best = abs(target)
-    for size in range(1, len(candidates) + 1):
-        for subset in itertools.combinations(candidates, size):
-            best = min(best, abs(target - sum(subset)))
-    return best
 
 
 def test_offset_constant_units_widen_only_offset_activations() -> None:
