@@ -23,7 +23,10 @@ Relaxations (per entry, picked by the sign of its coefficient):
   of those pieces (corners, the kinks' crossings with the edges, and the origin); the
   intercept is the outward-rounded maximum there. For smooth φ, lines in ``Δ`` bounding
   ``g·Δ`` for ``g`` in φ's slope range on the hull of both pre-activations
-  (:func:`._symbolic.product_relaxation`).
+  (:func:`._symbolic.product_relaxation`);
+* for smooth φ at the last hidden layer of the output rows, also per target unit
+  (:meth:`BackSubstitution._grouped_difference`: the copies of a unit share φ'(z), so their
+  summed ``Δ`` is bounded before the slope's range is applied); the smaller bound is kept.
 
 Intermediate bounds (of ``z`` and ``Δ`` of every hidden transition) are themselves computed by
 back-substitution, row by row, and intersected with the interval enclosures.
@@ -494,8 +497,12 @@ class BackSubstitution:
             bounds.append(values)
         return down(-bounds[1]), bounds[0]
 
-    def _upper(self, state: dict[str, Any], k: int, g_z: np.ndarray, g_d: np.ndarray) -> np.ndarray:
-        """Upper bounds on the box of ``g_z·z_k + g_d·Δ_k`` per row (rigorous)."""
+    def _upper(self, state: dict[str, Any], k: int, g_z: np.ndarray, g_d: np.ndarray, *, grouped: bool = False) -> np.ndarray:
+        """Upper bounds on the box of ``g_z·z_k + g_d·Δ_k`` per row (rigorous).
+
+        With ``grouped`` (smooth φ only) the first φ walked back through is relaxed per target
+        unit rather than per copy (:meth:`_grouped_difference`).
+        """
         activation = self.alignment.target.activation_function
         constant = np.zeros(g_z.shape[0])
         while True:
@@ -554,18 +561,65 @@ class BackSubstitution:
             constant = up(constant + _sum_products_up(a_post, np.where(positive, hi_c, lo_c)))
             g_z, error = _times(a_post, np.where(positive, hi_s, lo_s), info["z_size"])
             constant = up(constant + error)
-            planes: Planes = info["planes"]
-            positive = a_diff > 0
-            constant = up(constant + _sum_products_up(a_diff, np.where(positive, planes.cu, planes.cl)))
-            g_d, error = _times(a_diff, np.where(positive, planes.bu, planes.bl), info["delta_size"])
-            constant = up(constant + error)
-            on_z, error = _times(a_diff, np.where(positive, planes.au, planes.al), info["z_size"][stage.unit_index])
-            constant = up(constant + error)
-            scatter = self._scatter(stage, len(stage.bias))
-            summed, error = _matmul(on_z, scatter, info["z_size"])
-            constant = up(constant + error)
-            g_z = g_z + summed
+            if grouped and not activation.relu_like:
+                grouped = False
+                g_d, extra = self._grouped_difference(state, k, a_diff)
+                constant = up(constant + extra)
+            else:
+                planes: Planes = info["planes"]
+                positive = a_diff > 0
+                constant = up(constant + _sum_products_up(a_diff, np.where(positive, planes.cu, planes.cl)))
+                g_d, error = _times(a_diff, np.where(positive, planes.bu, planes.bl), info["delta_size"])
+                constant = up(constant + error)
+                on_z, error = _times(a_diff, np.where(positive, planes.au, planes.al), info["z_size"][stage.unit_index])
+                constant = up(constant + error)
+                scatter = self._scatter(stage, len(stage.bias))
+                summed, error = _matmul(on_z, scatter, info["z_size"])
+                constant = up(constant + error)
+                g_z = g_z + summed
             constant = up(constant + _rows_abs_apply_up(np.abs(g_z), info["z_size"]) * _PRODUCT)
+
+    def _grouped_difference(self, state: dict[str, Any], k: int, a_diff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Relax ``Σ_c a_c D_c`` of stage ``k`` per target unit: coefficients on Δ_k and constants.
+
+        For smooth φ every copy ``c`` of target unit entry ``u`` shares the slope at the
+        target's pre-activation: ``D_c = φ'(z_u)·Δ_c + r_c`` with ``|r_c| <= sup|φ''|·Δ_c²/2``
+        (Taylor). So ``Σ_{c∈u} a_c D_c = φ'(z_u)·Y_u + Σ a_c r_c`` with ``Y_u = Σ_{c∈u} a_c Δ_c``,
+        whose range is back-substituted (the copies' errors cancel inside it) instead of each
+        copy's ``g·Δ_c`` being relaxed on its own range. ``g·Y`` for ``g`` in the slope range of
+        φ on ``z_u``'s interval and ``Y ∈ [Y_lo, Y_hi]`` lies below the chord of ``max(g_lo Y,
+        g_hi Y)`` (convex in Y; checked at both ends, outward rounded). Returns the new
+        coefficient rows on Δ_k (``a_c·s_u``) and per row an upper bound of the constants
+        (chord intercepts, Taylor remainders, the rounding of ``a_c·s_u``).
+        """
+        stage, info = self.stages[k], state["stages"][k]
+        activation = self.alignment.target.activation_function
+        units = stage.unit_index
+        live = np.unique(units)
+        rows, n_d = a_diff.shape
+        n_z = len(stage.bias)
+        y_hi = np.empty((rows, len(live)))
+        y_lo = np.empty((rows, len(live)))
+        per_chunk = max(1, CHUNK_ROWS // max(1, rows))
+        for start in range(0, len(live), per_chunk):
+            chunk = live[start:start + per_chunk]
+            member = units[None, :] == chunk[:, None]  # (chunk, n_d)
+            sub = (a_diff[:, None, :] * member[None, :, :]).reshape(-1, n_d)  # exact: copies of a_diff or 0
+            zeros = np.zeros((sub.shape[0], n_z))
+            y_hi[:, start:start + len(chunk)] = self._upper(state, k, zeros, sub).reshape(rows, len(chunk))
+            y_lo[:, start:start + len(chunk)] = down(-self._upper(state, k, zeros, -sub)).reshape(rows, len(chunk))
+        z = info["z"]
+        slope = slope_range(activation, (z[0][live], z[1][live]))
+        _, _, hi_s, hi_c = product_relaxation((y_lo, y_hi), (np.broadcast_to(slope[0], y_lo.shape), np.broadcast_to(slope[1], y_lo.shape)))
+        position = np.searchsorted(live, units)
+        factor = hi_s[:, position]  # (rows, n_d): the slope of each copy's unit, per row
+        g_d, error = _times(a_diff, factor, info["delta_size"])
+        dl, du = info["delta"]
+        square = up(np.maximum(up(dl * dl), up(du * du)))
+        remainder = up(up(float(activation.second_derivative_bound) * 0.5) * square)
+        extra = up(error + _sum_products_up(hi_c, np.ones(len(live))))
+        extra = up(extra + _sum_products_up(np.abs(a_diff), remainder))
+        return g_d, extra
 
     def _scatter(self, stage: _Stage, n_z: int) -> Any:
         cached = getattr(stage, "_scatter_matrix", None)
@@ -592,6 +646,10 @@ class BackSubstitution:
         rows = select.shape[0]
         upper = self._upper(state, k, np.zeros((rows, n_z)), select)
         lower = -self._upper(state, k, np.zeros((rows, n_z)), -select)
+        activation = self.alignment.target.activation_function
+        if k > 0 and not activation.relu_like and activation.second_derivative_bound is not None:
+            upper = np.minimum(upper, self._upper(state, k, np.zeros((rows, n_z)), select, grouped=True))
+            lower = np.maximum(lower, -self._upper(state, k, np.zeros((rows, n_z)), -select, grouped=True))
         order = np.argsort(self.alignment.output_map)
         return down(lower[order]), upper[order]
 
