@@ -52,6 +52,21 @@ def test_attack_never_loses_its_start_and_reports_its_witness(pair) -> None:
     assert low <= attacked.input_linf.min() and attacked.input_linf.max() <= high
 
 
+def test_attack_in_chunks_of_runs_finds_the_same_witness(pair, monkeypatch) -> None:
+    # The runs are independent: one run a chunk (a wide ticket's memory bound) or all at once.
+    from ltbounds.certify import _empirical
+
+    target, net = pair
+    _, starts_inf, starts_two = sample_errors(target, net, 200, seed=7, keep=3)
+    whole = attack(target, net, starts_inf, starts_two, steps=12)
+    monkeypatch.setattr(_empirical, "ATTACK_CHUNK_ENTRIES", 1)
+    chunked = attack(target, net, starts_inf, starts_two, steps=12)
+    assert chunked.linf == pytest.approx(whole.linf, rel=1e-12)
+    assert chunked.l2 == pytest.approx(whole.l2, rel=1e-12)
+    assert np.allclose(chunked.input_linf, whole.input_linf, rtol=0, atol=1e-12)
+    assert np.allclose(chunked.input_l2, whole.input_l2, rtol=0, atol=1e-12)
+
+
 def test_every_namespace_sees_the_same_inputs_and_errors(pair, xp) -> None:
     target, net = pair
     host_sampled, host_inf, host_two = sample_errors(target, net, 250, seed=6, keep=2)

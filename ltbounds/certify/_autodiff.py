@@ -2,11 +2,19 @@
 
 Our own reverse mode for the layers of :mod:`ltbounds.nets` (no autodiff library): dense
 (``g ↦ g W``), convolution (the transpose of the im2col gather of
-:mod:`ltbounds.nets._gather` is again a gather, through the inverse index map), average and
+:mod:`ltbounds.nets._gather` is again a gather, through the inverse index map; for numpy
+inputs to a wide, mostly-zero layer, whose forward pass already runs through its nonzero
+weights, the transpose does too: :func:`~ltbounds.nets._sparse.conv_transpose` and
+:func:`~ltbounds.nets._sparse.dense_transpose`, with the same
+:func:`~ltbounds.nets._sparse.is_sparse` rule; other namespaces keep the dense transposes,
+since the sparse kernels are numpy/numba only), average and
 max pooling (through the same inverse map), flatten (a reshape), residual blocks (the
 cotangent splits into the skip, identity or projection, and the branch, and adds back) and
 every registry activation (its derivative in the array namespace). Batch-first and vectorised; the tests
-compare every product with central finite differences.
+compare every product with central finite differences, and the sparse transposes with the
+dense ones (``Tape.vjp(..., sparse=False)``). On the MNIST CNN ticket at ρ = 64 the dense
+transposes of its 2112-channel source convolutions build 19 008 × 784 window gradients
+(119 MB) per input, of weights 99 % zero; ``benchmarks/bench_attack.py`` compares both.
 """
 
 from __future__ import annotations
@@ -31,6 +39,13 @@ from ltbounds.nets import (
     TargetNet,
 )
 from ltbounds.nets._gather import window_indices, window_output_shape
+from ltbounds.nets._sparse import (
+    cached_conv_transpose_plan,
+    cached_dense_plan,
+    conv_transpose,
+    dense_transpose,
+    is_sparse,
+)
 
 
 def _erf(xp: Any, values: Any) -> Any:
@@ -97,8 +112,19 @@ def _transpose_gather(cols: Any, spatial: tuple[int, ...], kernel: tuple[int, ..
     return xp.reshape(xp.sum(gathered, axis=2), (batch, channels, *spatial))
 
 
-def _linear_vjp(layer: LinearLayer, x: Any, grad: Any) -> Any:
+def _linear_vjp(layer: LinearLayer, x: Any, grad: Any, *, sparse: bool = True) -> Any:
+    """``grad · ∂(layer)/∂x``: through the nonzero weights when the forward pass of ``layer``
+    takes the sparse path (numpy, :func:`~ltbounds.nets._sparse.is_sparse`) and ``sparse``,
+    else the dense transpose (any namespace)."""
     xp = namespace(grad)
+    if sparse and is_numpy(xp) and is_sparse(layer):
+        if isinstance(layer, Dense):
+            return dense_transpose(cached_dense_plan(layer), grad, layer.in_channels)
+        spatial = tuple(int(s) for s in x.shape[2:])
+        plan = cached_conv_transpose_plan(layer, spatial)
+        return conv_transpose(
+            plan, grad, layer.in_channels, spatial, layer.kernel_shape, layer.stride, layer.padding
+        )
     if isinstance(layer, Dense):
         return xp.matmul(grad, layer.on(xp, "matrix"))
     batch = int(grad.shape[0])
@@ -149,16 +175,16 @@ class _BlockTape:
         self.total = block.skip_forward(x) + h
         self.output = activation.forward(self.total) if block.activation_out else self.total
 
-    def vjp(self, activation: Activation, x: Any, grad: Any) -> Any:
+    def vjp(self, activation: Activation, x: Any, grad: Any, *, sparse: bool = True) -> Any:
         """Cotangent of the block input from the cotangent of its output."""
         if self.block.activation_out:
             grad = grad * activation_derivative(activation, self.total)
-        skip = grad if self.block.skip is None else _linear_vjp(self.block.skip, x, grad)
+        skip = grad if self.block.skip is None else _linear_vjp(self.block.skip, x, grad, sparse=sparse)
         branch = grad
         for position in range(len(self.block.branch) - 1, -1, -1):
             if position < len(self.block.branch) - 1:
                 branch = branch * activation_derivative(activation, self.pre[position])
-            branch = _linear_vjp(self.block.branch[position], self.inputs[position], branch)
+            branch = _linear_vjp(self.block.branch[position], self.inputs[position], branch, sparse=sparse)
         return skip + branch
 
 
@@ -188,8 +214,13 @@ class Tape:
                 h = activation.forward(h)
         self.output = h
 
-    def vjp(self, cotangent: Any) -> Any:
-        """``cotangentᵀ · ∂f/∂x`` per batch row (same shape as the input batch)."""
+    def vjp(self, cotangent: Any, *, sparse: bool = True) -> Any:
+        """``cotangentᵀ · ∂f/∂x`` per batch row (same shape as the input batch).
+
+        Numpy products through wide, mostly-zero layers (those whose forward pass is sparse)
+        run through their nonzero weights; ``sparse=False`` forces the dense transposes
+        everywhere (the baseline the tests and benchmarks compare with).
+        """
         grad = cotangent
         activation = self.net.activation_function
         for index in range(len(self.net.layers) - 1, -1, -1):
@@ -198,9 +229,9 @@ class Tape:
                 grad = grad * activation_derivative(activation, self.pre[index])
             x = self.inputs[index]
             if isinstance(layer, LinearLayer):
-                grad = _linear_vjp(layer, x, grad)
+                grad = _linear_vjp(layer, x, grad, sparse=sparse)
             elif isinstance(layer, ResidualBlock):
-                grad = self.blocks[index].vjp(activation, x, grad)
+                grad = self.blocks[index].vjp(activation, x, grad, sparse=sparse)
             elif isinstance(layer, Flatten):
                 grad = namespace(grad).reshape(grad, tuple(int(s) for s in x.shape))
             elif isinstance(layer, (AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d)):

@@ -22,6 +22,16 @@ Both sum every output over its nonzero weights in increasing (input, kernel entr
 same bits as it; against the dense path (BLAS sums in its own order) they agree to rounding,
 about 1e-15 relative. The tests hold them to the dense path and to literal loops. Only numpy
 inputs take these paths; other array namespaces keep the portable dense path unchanged.
+
+The reverse mode of :mod:`ltbounds.certify._autodiff` needs the transposes (``g ↦ g W``):
+
+* *Dense*: ``grad[:, rows] @ block`` into the live columns (:func:`dense_transpose`).
+* *Convolution*: the transpose of a convolution is a convolution with stride 1 of the
+  output cotangent, spread out by the stride (``stride − 1`` zeros between entries) and
+  padded by ``kernel − 1 − padding`` (cropped where that is negative), with the kernel
+  flipped and its input and output channels swapped (:func:`conv_transpose`). It runs the
+  same kernel as the forward, through the same nonzero weights; a stride ``s`` costs an
+  extra factor ``s_h·s_w`` on the spread-out zeros.
 """
 
 from __future__ import annotations
@@ -151,11 +161,26 @@ def conv_plan(
 ) -> ConvPlan:
     """Lay out the nonzero entries of ``weight`` (``(out, in, *kernel)``) for inputs of ``spatial``."""
     kernel = tuple(int(k) for k in weight.shape[2:])
-    spatial2, kernel2, stride2, padding2 = _as_2d(spatial, kernel, stride, padding)
-    height, phase_width, width = _padded_shape(spatial2, stride2, padding2)
     flat = weight.reshape(weight.shape[0], weight.shape[1], -1)
     in_index, out_index, entry = np.nonzero(flat.transpose(1, 0, 2))  # input-major
     values = np.ascontiguousarray(flat[out_index, in_index, entry], dtype=np.float64)
+    return _plan_of_entries(in_index, out_index, entry, values, kernel, spatial, stride, padding)
+
+
+def _plan_of_entries(
+    in_index: np.ndarray,
+    out_index: np.ndarray,
+    entry: np.ndarray,
+    values: np.ndarray,
+    kernel: tuple[int, ...],
+    spatial: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+) -> ConvPlan:
+    """:class:`ConvPlan` of nonzero weights given as ``(input, output, flat kernel entry, value)``
+    lists, grouped by ascending input channel."""
+    spatial2, kernel2, stride2, padding2 = _as_2d(spatial, kernel, stride, padding)
+    height, phase_width, width = _padded_shape(spatial2, stride2, padding2)
     channels, counts = np.unique(in_index, return_counts=True)
     live_in = np.repeat(np.arange(channels.size, dtype=np.int64), counts)
     colptr = np.zeros(channels.size + 1, dtype=np.int64)
@@ -238,6 +263,106 @@ def conv_forward(
     return out.reshape(batch, out_channels, *(out_spatial if len(spatial) == 2 else out_spatial[1:]))
 
 
+def dense_transpose(plan: DensePlan, grad: np.ndarray, in_features: int) -> np.ndarray:
+    """``grad @ W`` through the live block of ``W``; ``grad`` has shape ``(batch, out)``.
+
+    The transpose of :func:`dense_forward`'s product (the vector-Jacobian product of a dense
+    layer): only the live rows of ``grad`` are read and only the live columns written.
+    """
+    batch = int(grad.shape[0])
+    out = np.zeros((batch, in_features), dtype=np.float64)
+    if plan.rows.size and batch:
+        gathered = np.take(np.asarray(grad, dtype=np.float64), plan.rows, axis=1)
+        out[:, plan.columns] = (plan.block.T @ np.ascontiguousarray(gathered.T)).T
+    return out
+
+
+def conv_transpose_plan(weight: np.ndarray, spatial: tuple[int, ...]) -> ConvPlan:
+    """The plan of the stride-1, unpadded convolution that is the transpose of ``weight``.
+
+    ``weight`` is ``(out, in, *kernel)``; the transpose reads the ``out`` channels of a
+    cotangent spread out and padded to ``spatial`` (:func:`conv_transpose`) and writes the
+    ``in`` channels, with every kernel entry flipped.
+    """
+    kernel = tuple(int(k) for k in weight.shape[2:])
+    flat = weight.reshape(weight.shape[0], weight.shape[1], -1)
+    out_index, in_index, entry = np.nonzero(flat)  # grouped by the transpose's input channel
+    values = np.ascontiguousarray(flat[out_index, in_index, entry], dtype=np.float64)
+    flipped = flat.shape[2] - 1 - entry
+    ones = (1,) * len(kernel)
+    return _plan_of_entries(out_index, in_index, flipped, values, kernel, spatial, ones, (0,) * len(kernel))
+
+
+def _spread_range(out_size: int, stride: int, left: int, size: int) -> tuple[int, int, int]:
+    """Output positions ``[first, stop)`` whose spread-out slot ``left + o·stride`` lies in
+    ``[0, size)``, and the slot of ``first``."""
+    first = 0 if left >= 0 else -(left // stride)  # ⌈−left / stride⌉
+    stop = max(first, min(out_size, -((left - size) // stride)))  # ⌈(size − left) / stride⌉
+    return first, stop, left + first * stride
+
+
+def conv_transpose(
+    plan: ConvPlan,
+    grad: np.ndarray,
+    in_channels: int,
+    spatial: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+) -> np.ndarray:
+    """The vector-Jacobian product of a convolution: ``(batch, out, *out_spatial)`` cotangents
+    of its output to ``(batch, in, *spatial)`` cotangents of its input.
+
+    ``plan`` is :func:`conv_transpose_plan` of the weights for the spread-out, padded plane
+    (``spatial + kernel − 1``). Only the live output channels of the cotangent are copied into
+    that plane; the sparse kernel of the forward pass does the rest.
+    """
+    from ltbounds.nets import _sparse_kernels  # noqa: PLC0415  (numba loads only when used)
+
+    spatial2, kernel2, stride2, padding2 = _as_2d(spatial, kernel, stride, padding)
+    batch = int(grad.shape[0])
+    out_spatial = tuple(int(s) for s in grad.shape[2:])
+    out_spatial2 = (1, *out_spatial) if len(spatial) == 1 else out_spatial
+    planes = tuple(size + k - 1 for size, k in zip(spatial2, kernel2, strict=True))
+    assert plan.padded == planes, (plan.padded, planes)
+    out = np.zeros((batch, in_channels, *spatial2), dtype=np.float64)
+    grad = grad.reshape(batch, int(grad.shape[1]), *out_spatial2)
+    if not (plan.outputs.size and batch):
+        return out.reshape(batch, in_channels, *spatial)
+    ranges = [
+        _spread_range(o, s, k - 1 - p, size)
+        for o, s, k, p, size in zip(out_spatial2, stride2, kernel2, padding2, planes, strict=True)
+    ]
+    (h0, h1, hs), (w0, w1, ws) = ranges
+    rows_per_task = _rows_per_task(plan.outputs.size, spatial2, batch)
+    per_sample = 8 * plan.channels.size * planes[0] * planes[1]
+    chunk = max(1, PADDED_BUDGET_BYTES // max(per_sample, 1))
+    for start in range(0, batch, chunk):
+        stop = min(batch, start + chunk)
+        plane = np.zeros((stop - start, plan.channels.size, *planes), dtype=np.float64)
+        if h1 > h0 and w1 > w0:
+            plane[
+                :, :, hs : hs + (h1 - h0 - 1) * stride2[0] + 1 : stride2[0], ws : ws + (w1 - w0 - 1) * stride2[1] + 1 : stride2[1]
+            ] = np.take(grad[start:stop, :, h0:h1, w0:w1], plan.channels, axis=1)
+        _sparse_kernels.sparse_conv_rows(
+            plane.reshape(stop - start, -1), plan.colptr, plan.targets, plan.offsets, plan.values,
+            plan.outputs, plan.padded[1], rows_per_task, out[start:stop],
+        )
+    return out.reshape(batch, in_channels, *spatial)
+
+
+def cached_conv_transpose_plan(layer: Any, spatial: tuple[int, ...]) -> ConvPlan:
+    """:func:`conv_transpose_plan` of ``layer``'s weights for inputs of ``spatial``, cached on the layer."""
+    cache: dict[Any, Any] = layer._cache
+    key = ("sparse-conv-transpose", spatial)
+    if key not in cache:
+        kernel = tuple(int(k) for k in layer.weight.shape[2:])
+        spatial2, kernel2, _, _ = _as_2d(spatial, kernel, layer.stride, layer.padding)
+        planes = tuple(size + k - 1 for size, k in zip(spatial2, kernel2, strict=True))
+        cache[key] = conv_transpose_plan(layer.weight, planes if len(spatial) == 2 else planes[1:])
+    return cache[key]
+
+
 def cached_conv_plan(layer: Any, what: str, spatial: tuple[int, ...]) -> ConvPlan:
     """:func:`conv_plan` of ``layer``'s weights (or their absolute values), cached on the layer."""
     cache: dict[Any, Any] = layer._cache
@@ -280,10 +405,14 @@ __all__ = [
     "ConvPlan",
     "DensePlan",
     "cached_conv_plan",
+    "cached_conv_transpose_plan",
     "cached_dense_plan",
     "conv_forward",
     "conv_plan",
+    "conv_transpose",
+    "conv_transpose_plan",
     "dense_forward",
     "dense_plan",
+    "dense_transpose",
     "is_sparse",
 ]
