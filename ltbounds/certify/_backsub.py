@@ -24,7 +24,7 @@ Relaxations (per entry, picked by the sign of its coefficient):
   intercept is the outward-rounded maximum there. For smooth φ, lines in ``Δ`` bounding
   ``g·Δ`` for ``g`` in φ's slope range on the hull of both pre-activations
   (:func:`._symbolic.product_relaxation`);
-* for smooth φ at the last hidden layer of the output rows, also per target unit
+* for smooth φ, for the output rows, also per target unit at every hidden layer
   (:meth:`BackSubstitution._grouped_difference`: the copies of a unit share φ'(z), so their
   summed ``Δ`` is bounded before the slope's range is applied); the smaller bound is kept.
 
@@ -500,8 +500,9 @@ class BackSubstitution:
     def _upper(self, state: dict[str, Any], k: int, g_z: np.ndarray, g_d: np.ndarray, *, grouped: bool = False) -> np.ndarray:
         """Upper bounds on the box of ``g_z·z_k + g_d·Δ_k`` per row (rigorous).
 
-        With ``grouped`` (smooth φ only) the first φ walked back through is relaxed per target
-        unit rather than per copy (:meth:`_grouped_difference`).
+        With ``grouped`` (smooth φ only) every difference ``D`` walked back through is relaxed
+        per target unit rather than per copy (:meth:`_grouped_difference`; the rows bounding
+        each unit's summed Δ go back per copy).
         """
         activation = self.alignment.target.activation_function
         constant = np.zeros(g_z.shape[0])
@@ -562,7 +563,6 @@ class BackSubstitution:
             g_z, error = _times(a_post, np.where(positive, hi_s, lo_s), info["z_size"])
             constant = up(constant + error)
             if grouped and not activation.relu_like:
-                grouped = False
                 g_d, extra = self._grouped_difference(state, k, a_diff)
                 constant = up(constant + extra)
             else:
