@@ -200,7 +200,7 @@ class Ticket:
             "rho_origin": rho_origin,
             "objective": objective,
             "candidate_window": plan.max_candidates,
-            "refine_window": REFINE_WINDOW,
+            "refine_window": REFINE_WINDOW if REFINE_WINDOW > plan.max_candidates else None,
             "tolerances": list(plan.tolerances),
             "lambdas": [scale.lam for scale in plan.scales],
             "layer_errors": list(result.layer_errors),

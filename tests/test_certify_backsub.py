@@ -227,3 +227,18 @@ def test_grouped_smooth_relaxation_is_tighter_on_a_small_cnn_ticket(activation: 
     assert np.max(upper) < np.max(per_copy)
     both = method.bound(_root(target))
     assert np.all(both[1] <= per_copy) and np.all(both[1] <= upper)  # the smaller of the two
+
+
+@pytest.mark.parametrize("activation", ["tanh", "gelu"])
+def test_grouped_smooth_relaxation_brackets_the_float_error_on_point_boxes(activation: str) -> None:
+    """On a point box every slack but the Taylor remainder vanishes, so a wrong unit mapping or
+    a missing remainder shows (the whole box hides them behind its slack)."""
+    target = small_conv(activation, domain=(-1.0, 1.0))
+    ticket = construct(target, eps=0.05, seed=1)
+    method = BackSubstitution.build(Engine.build(align(target, ticket)))
+    for point in target.sample_inputs(4, 9):
+        box = (point[None], point[None])
+        lower, upper, _ = _grouped_bounds(method, box)
+        seen = (ticket.network().forward(point[None]) - target.forward(point[None]))[0]
+        slack = 1e-12 * (1 + np.abs(seen))
+        assert np.all(seen >= lower - slack) and np.all(seen <= upper + slack)

@@ -648,8 +648,9 @@ class BackSubstitution:
         lower = -self._upper(state, k, np.zeros((rows, n_z)), -select)
         activation = self.alignment.target.activation_function
         if k > 0 and not activation.relu_like and activation.second_derivative_bound is not None:
-            upper = np.minimum(upper, self._upper(state, k, np.zeros((rows, n_z)), select, grouped=True))
-            lower = np.maximum(lower, -self._upper(state, k, np.zeros((rows, n_z)), -select, grouped=True))
+            # fmin/fmax: a NaN of the grouped bound (an infinite Y range) keeps the per-copy one.
+            upper = np.fmin(upper, self._upper(state, k, np.zeros((rows, n_z)), select, grouped=True))
+            lower = np.fmax(lower, -self._upper(state, k, np.zeros((rows, n_z)), -select, grouped=True))
         order = np.argsort(self.alignment.output_map)
         return down(lower[order]), upper[order]
 

@@ -299,11 +299,13 @@ def monotone_relaxation(z: Interval, phi_low: np.ndarray, phi_high: np.ndarray, 
 
 
 def product_relaxation(delta: Interval, slope: Interval) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Lines bounding ``g·δ`` over ``g ∈ [g_lo, g_hi]`` (``g_lo >= 0``) as functions of δ.
+    """Lines bounding ``g·δ`` over ``g ∈ [g_lo, g_hi]`` as functions of δ.
 
-    Returns (lower slope, lower intercept, upper slope, upper intercept), slopes >= 0. For δ of
-    one sign the envelope is one line; across 0 the chords through the envelope's ends, with
-    intercepts checked at both ends.
+    Returns (lower slope, lower intercept, upper slope, upper intercept), slopes in
+    ``[g_lo, g_hi]`` (>= 0 when ``g_lo >= 0``). For δ of one sign the envelope is one line;
+    across 0 the chords through the envelope's ends, with intercepts checked at both ends.
+    Valid for ``g_lo`` of either sign: ``max(g_lo δ, g_hi δ)`` is convex and ``min(...)``
+    concave in δ, so a line above (below) them at both ends of ``[dl, du]`` is so on all of it.
     """
     dl, du = delta
     gl, gh = slope

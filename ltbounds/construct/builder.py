@@ -804,7 +804,10 @@ def construct(
     objective : {"sparse", "closest"}
         Sparsest subset within tolerance, or closest subset.
     max_candidates : int
-        Candidates one subset-sum instance searches (the first usable ones of its block).
+        Candidates one subset-sum instance searches at a time (windows of the usable ones of
+        its block). Instances that every window missed get one more search over the first
+        :data:`~ltbounds.construct.solve.REFINE_WINDOW` (28) candidates when that is wider;
+        the ticket records both (``candidate_window``, ``refine_window``; None when unused).
     progress : callable, optional
         Called as ``progress(message, done, total)``.
     xp : array namespace, optional
