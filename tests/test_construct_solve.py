@@ -7,7 +7,7 @@ from _subset_sums import brute_force_best
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltbounds.construct.solve import REFINE_WINDOW, solve_problems
+from ltbounds.construct.solve import REFINE_WINDOW, _search_misses, solve_problems
 from ltbounds.strategies import subset_sum_instances
 
 
@@ -59,3 +59,19 @@ def test_refine_no_wider_than_the_window_changes_nothing() -> None:
     plain = solve_problems(targets, candidates, 1e-9, "closest", REFINE_WINDOW, refine=None)
     same = solve_problems(targets, candidates, 1e-9, "closest", REFINE_WINDOW)
     np.testing.assert_array_equal(plain.mask, same.mask)
+
+
+@given(subset_sum_instances(min_n=4, max_n=12, max_batch=5, target_bound=3.0), st.sampled_from([1e-6, 1e-3, 0.05]))
+def test_closest_first_gives_the_answers_of_the_sparsest_search(instance: tuple[np.ndarray, np.ndarray], tolerance: float) -> None:
+    """The refine's shortcut (closest subset first, the sparsest search only for hits) returns
+    what the sparsest search returns: its subset where one is within tolerance, else a subset
+    as close (float ties, e.g. a candidate absorbed in the sum, may pick another one)."""
+    targets, candidates = instance
+    answers = []
+    for closest_first in (False, True):
+        state = (np.zeros(candidates.shape, dtype=bool), np.zeros(len(targets)), np.abs(targets))
+        _search_misses(targets, candidates, tolerance, "sparse", slice(0, candidates.shape[1]), state, closest_first=closest_first)
+        answers.append(state)
+    np.testing.assert_array_equal(answers[0][2], answers[1][2])
+    hit = answers[0][2] <= tolerance  # there: the same sparsest subset; else equally close ones
+    np.testing.assert_array_equal(answers[0][0][hit], answers[1][0][hit])
