@@ -245,6 +245,53 @@ def test_screening_returns_what_the_search_by_size_returns(monkeypatch, toleranc
         np.testing.assert_array_equal(getattr(screened, name), getattr(by_size, name))
 
 
+@pytest.mark.parametrize("kind", ["rounded", "zeros", "dyadic"])
+def test_one_pass_over_the_subsets_within_tolerance_agrees_with_the_search_by_size(
+    monkeypatch, kind
+) -> None:
+    """kernels.sparsest_by_hits (every subset within the tolerance visited once) against the
+    sweeps by cardinality class, bit for bit: inexact sums, zero and repeated candidates,
+    dyadic ties; tight tolerances (few such subsets) and a loose one (rows over the visit
+    limit fall back to the search by size)."""
+    from ltbounds.subsetsum import solver
+
+    rng = np.random.default_rng({"rounded": 31, "zeros": 32, "dyadic": 33}[kind])
+    targets = rng.uniform(-1, 1, 600)
+    candidates = rng.uniform(-1, 1, (600, 18))
+    if kind == "rounded":
+        targets, candidates = targets * (np.pi / 3), candidates * (np.pi / 3)
+    if kind == "zeros":
+        candidates[rng.random(candidates.shape) < 0.2] = 0.0
+        candidates[rng.random(candidates.shape) < 0.1] *= -0.0
+        candidates[:60, 9:] = candidates[:60, :9]
+    if kind == "dyadic":
+        # exact sums on a grid of 2**-12: many subsets share a sum (real ties)
+        targets, candidates = np.round(targets * 4096) / 4096, np.round(candidates * 4096) / 4096
+    searched_by_size = []
+    general = solver._by_size
+
+    def counting(kernels, problem, rows, *args):
+        searched_by_size.append(len(problem.targets[rows]))
+        return general(kernels, problem, rows, *args)
+
+    for tolerance in (0.0, 1e-6, 1e-4, 0.02):
+        searched_by_size.clear()
+        with monkeypatch.context() as patch:
+            patch.setattr(solver, "_by_size", counting)
+            one_pass = solve_sparsest(targets, candidates, tolerance)
+        with monkeypatch.context() as patch:
+            patch.setattr(solver, "_HIT_VISITS", 0)  # every row to the search by size
+            by_size = solve_sparsest(targets, candidates, tolerance)
+        for name in ("mask", "value", "error", "size", "within"):
+            np.testing.assert_array_equal(getattr(one_pass, name), getattr(by_size, name))
+        # rows answered past the small sizes (4 at n = 18): the one pass took some of them
+        general_rows = np.count_nonzero(np.asarray(one_pass.within) & (np.asarray(one_pass.size) > 4))
+        if tolerance < 0.02 and general_rows:
+            assert sum(searched_by_size) < general_rows
+        if tolerance == 1e-6 and kind != "dyadic":
+            assert 0 < np.mean(one_pass.within) < 1  # both kinds of row on the screened path
+
+
 def test_sparsest_is_no_larger_and_closest_no_worse() -> None:
     rng = np.random.default_rng(9)
     targets = rng.uniform(-1, 1, 500)

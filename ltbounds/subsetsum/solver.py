@@ -460,9 +460,9 @@ def _sparsest_screened(
     under the same order (error, then size, then mask), which the closest kernel finds many
     times faster (about 20× at n = 24) than a search through every cardinality class. So the
     closest kernel runs first and only rows whose closest error is within the tolerance are
-    searched by size; the result is the same. When most rows meet the tolerance (loose
-    tolerances) screening would not pay: the first :data:`_SCREEN_PROBE` rows decide, and if
-    more than :data:`_SCREEN_WITHIN` of them meet it every row is searched by size.
+    searched (:func:`_sparsest_unlimited`); the result is the same. When most rows meet the
+    tolerance (loose tolerances) screening would not pay: the first :data:`_SCREEN_PROBE` rows decide, and if
+    more than :data:`_SCREEN_WITHIN` of them meet it every row is searched.
     """
     mask, value, error, size, within = outputs
     probe = min(problem.rows, _SCREEN_PROBE)
@@ -475,13 +475,53 @@ def _sparsest_screened(
 
     closest(slice(0, probe))
     if np.mean(error[:probe] <= tolerance) > _SCREEN_WITHIN:
-        _by_size(kernels, problem, slice(0, problem.rows), tolerance, True, threads, outputs)
+        _sparsest_unlimited(kernels, problem, np.arange(problem.rows), tolerance, threads, outputs)
         return
     if probe < problem.rows:
         closest(slice(probe, problem.rows))
     within[:] = False
     hits = np.flatnonzero(error <= tolerance)
-    _by_size(kernels, problem, hits, tolerance, True, threads, outputs)
+    _sparsest_unlimited(kernels, problem, hits, tolerance, threads, outputs)
+
+
+_HIT_VISITS = 8
+"""Subsets within the tolerance :func:`kernels.sparsest_by_hits` may visit per row, in units
+of ``2**h`` (``h = ceil(n/2)``, the length of a half-list), before it leaves the row to the
+search by size: beyond that many the pass would cost more than the sweeps by size."""
+
+
+def _sparsest_unlimited(
+    kernels: Any,
+    problem: _Problem,
+    rows: np.ndarray,
+    tolerance: float,
+    threads: int,
+    outputs: tuple[np.ndarray, ...],
+) -> None:
+    """Sparsest subsets (no size limit) of ``rows``, written into ``outputs``.
+
+    :func:`kernels.sparsest_by_hits` first: one pass that visits every subset within the
+    tolerance and keeps the least (size, error, code), the rule of the search by size; rows
+    it leaves (none within the tolerance, or more than :data:`_HIT_VISITS` ``· 2**h``) go to
+    :func:`_by_size`. Where sums are exact the two agree bit for bit (tested, also on every
+    construction of the embedded targets); where different subsets round to one float sum
+    the pass still returns the least (size, error, code) among them, and the sweeps by size,
+    which meet only some pairs of equal sums, might pick another of the same size and error.
+    """
+    count = int(rows.size)
+    if count == 0:
+        return
+    parts = tuple(np.zeros((count, *out.shape[1:]), out.dtype) for out in outputs)
+    resolved = np.zeros(count, dtype=np.bool_)
+    limit = _HIT_VISITS << _halves(problem.n)[0]
+    kernels.sparsest_by_hits(
+        problem.targets[rows], problem.candidates[rows], tolerance, limit,
+        _blocks(count, threads), *parts, resolved,
+    )
+    done = rows[resolved]
+    for out, part in zip(outputs, parts, strict=True):
+        out[done] = part[resolved]
+    _by_size(kernels, problem, rows[~resolved], tolerance, True, threads, outputs)
 
 
 # --------------------------------------------------------------------------- array path
