@@ -73,3 +73,22 @@ def test_a_wrong_bound_exits_3_with_falsified(files, capsys, monkeypatch) -> Non
     assert code == 3
     assert json.loads(captured.out)["verdict"] == "FALSIFIED"
     assert "FALSIFIED" in captured.err
+
+
+def test_report_folder_has_markdown_json_and_the_growth_figure(files, capsys) -> None:
+    folder = files / "report-folder"
+    code = main(["certify", str(files / "target.npz"), str(files / "ticket.npz"), "--samples", "300",
+                 "--restarts", "1", "--steps", "2", "--budget", "1", "--method", "separate",
+                 "--report", str(folder), "--json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0
+    growth = document["layer_growth"]
+    assert [row["step"] for row in growth] == [0, 1]
+    assert set(growth[0]) == {"step", "layer", "what", "predicted", "measured"}
+    assert growth[-1]["measured"] >= document["attacked_error"] * (1 - 1e-9)
+    written = json.loads((folder / "certify.json").read_text())
+    assert written["layer_growth"] == growth
+    markdown = (folder / "certify.md").read_text()
+    assert "## Per-layer error growth" in markdown and "error_growth.png" in markdown
+    assert (folder / "error_growth.png").read_bytes()[:4] == b"\x89PNG"
+    assert not list(folder.glob(".*.tmp"))

@@ -28,6 +28,7 @@ from ltbounds.certify._bounds import (
     point_enclosure,
 )
 from ltbounds.certify._empirical import attack, sample_errors
+from ltbounds.certify._growth import GROWTH_SAMPLES, layer_growth
 from ltbounds.certify._report import CertificationReport, MethodBound, judge
 from ltbounds.certify._rigorous import subtract, up
 from ltbounds.errors import InvalidInput
@@ -313,6 +314,13 @@ def certify(
         target, ticket_net, samples, seed, keep=restarts, progress=progress, xp=xp
     )
     attacked = attack(target, ticket_net, starts_inf, starts_two, steps=steps, progress=progress)
+    if progress is not None:
+        progress("per-layer errors", 0, 1)
+    growth_inputs = np.concatenate([
+        np.asarray(target.sample_inputs(min(samples, GROWTH_SAMPLES), seed), dtype=np.float64),
+        np.stack([sampled.input_linf, attacked.input_linf]),
+    ])
+    growth = layer_growth(alignment, ticket, growth_inputs)
 
     bounds: dict[str, MethodBound] = {}
     if alignment.residual and alignment.steps is None:  # no copies recorded: no per-copy composition
@@ -350,6 +358,7 @@ def certify(
         seed=seed,
         seconds=time.perf_counter() - start,
         witness_bounds={label: values[2] for label, values in witnesses.items()},
+        growth=growth,
     )
 
 

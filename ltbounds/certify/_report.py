@@ -77,6 +77,9 @@ class CertificationReport:
         Wall time.
     witness_bounds : dict
         Rigorous lower bounds of the error at the witness inputs (outward-rounded evaluation).
+    growth : list of dict
+        Per-layer error growth (:func:`ltbounds.certify._growth.layer_growth`): per step the
+        construction's predicted copy error and the largest one measured at sampled inputs.
     """
 
     target: str
@@ -93,6 +96,7 @@ class CertificationReport:
     seed: int
     seconds: float
     witness_bounds: dict[str, float] = field(default_factory=dict)
+    growth: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def certified(self) -> float:
@@ -164,6 +168,7 @@ class CertificationReport:
             "budget": self.budget,
             "seed": self.seed,
             "seconds": self.seconds,
+            "layer_growth": [dict(row) for row in self.growth],
         }
         if self.verdict.counterexample is not None:
             document["counterexample"] = self.verdict.counterexample

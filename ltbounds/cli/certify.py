@@ -38,6 +38,7 @@ from ltbounds._defaults import CERTIFY_SAMPLES as DEFAULT_SAMPLES
 from ltbounds._defaults import CERTIFY_STEPS as DEFAULT_STEPS
 from ltbounds.cli._common import (
     JsonOption,
+    atomic_path,
     dumps,
     emit_json,
     stderr_console,
@@ -119,7 +120,7 @@ def certify_command(
     sidecar: Annotated[Path | None, typer.Option(help="Architecture sidecar JSON for an .npz target.")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Also write the report (JSON, with witness inputs and provenance).")] = None,
     report_dir: Annotated[
-        Path | None, typer.Option("--report", help="Also write the report to this folder: certify.json (as -o) and certify.md.")
+        Path | None, typer.Option("--report", help="Also write the report to this folder: certify.json (as -o), certify.md and error_growth.png (per-layer errors, predicted against measured).")
     ] = None,
     check_report: Annotated[
         Path | None,
@@ -169,6 +170,8 @@ def certify_command(
         if output is not None:
             write_text_atomic(output, text)
         if report_dir is not None:
+            if full.get("layer_growth"):
+                _write_growth_plot(full, report_dir / GROWTH_PLOT)
             write_text_atomic(report_dir / "certify.json", text)
             write_text_atomic(report_dir / "certify.md", report_markdown(full))
     if json_output:
@@ -249,12 +252,44 @@ def report_markdown(document: dict[str, Any]) -> str:
     lines += [
         f"| eps | {document['eps']:g} | | |",
         "",
+        *_growth_markdown(document.get("layer_growth") or []),
         f"Report format {document['format']} version {document['version']}; ltbounds {origin['ltbounds']}, "
         f"seed {origin['seed']}, backend {origin['backend']}; command: `{' '.join(origin['command'])}`.",
         "Recompute with `ltbounds certify --check-report <this folder>`.",
         "",
     ]
     return "\n".join(lines)
+
+
+#: The per-layer error growth figure of ``--report``.
+GROWTH_PLOT = "error_growth.png"
+
+
+def _write_growth_plot(document: dict[str, Any], path: Path) -> None:
+    """The per-layer growth figure (:func:`ltbounds.certify._growth.plot_growth`), written atomically."""
+    from ltbounds.certify._growth import plot_growth  # noqa: PLC0415
+
+    title = f"{document['target']}: per-layer copy error, predicted and measured"
+    with atomic_path(path) as temporary:
+        plot_growth(document["layer_growth"], temporary, eps=document["eps"], certified=document["certified_error"], title=title)
+
+
+def _growth_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "## Per-layer error growth",
+        "",
+        "Largest error of a carried copy after each step: predicted by the construction (composition "
+        f"lemma) and measured at sampled inputs and the witnesses (statistical). Figure: `{GROWTH_PLOT}`.",
+        "",
+        "| step | target layer | predicted | measured |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        predicted = "–" if row["predicted"] is None else f"{row['predicted']:.6g}"
+        lines.append(f"| {row['step']} | {row['layer']}: {row['what']} | {predicted} | {row['measured']:.6g} |")
+    return [*lines, "", f"![per-layer error growth]({GROWTH_PLOT})", ""]
 
 
 def _md(value: Any) -> str:
