@@ -12,12 +12,22 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+import scipy.sparse as sparse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ltbounds.certify import certify
 from ltbounds.certify._alignment import align
-from ltbounds.certify._backsub import BackSubstitution, _matmul, relu_difference_planes
+from ltbounds.certify._backsub import (
+    BackSubstitution,
+    _dot_up,
+    _interval_dot_up,
+    _matmul,
+    _OneHot,
+    _rows_abs_apply_up,
+    _sum_products_up,
+    relu_difference_planes,
+)
 from ltbounds.certify._bounds import Engine, norms_of
 from ltbounds.construct import construct
 from ltbounds.nets import AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, TargetNet
@@ -242,3 +252,87 @@ def test_grouped_smooth_relaxation_brackets_the_float_error_on_point_boxes(activ
         seen = (ticket.network().forward(point[None]) - target.forward(point[None]))[0]
         slack = 1e-12 * (1 + np.abs(seen))
         assert np.all(seen >= lower - slack) and np.all(seen <= upper + slack)
+
+
+# ------------------------------------------- the fast paths against the unoptimised computation
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal as floats, NaN where NaN (a zero's sign may differ, which no later step reads)."""
+    return np.array_equal(a, b, equal_nan=True)
+
+
+def test_one_hot_rows_give_the_dense_results_exactly() -> None:
+    rng = np.random.default_rng(11)
+    width, out = 40, 7
+    columns = rng.integers(0, width, 9)
+    values = rng.uniform(-1, 1, 9) * 10.0 ** rng.integers(-300, 300, 9)
+    values[[2, 5]] = 0.0  # zero rows
+    values[3] = 5e-324  # subnormal products
+    rows = _OneHot(columns, values, width)
+    dense = rows.dense()
+    assert _OneHot.of(dense) is not None and _OneHot.of(np.ones((2, 3))) is None
+    matrix = rng.uniform(-1, 1, (width, out)) * 10.0 ** rng.integers(-9, 9, (width, out))
+    matrix[rng.uniform(size=matrix.shape) < 0.5] = 0.0
+    size = rng.uniform(0, 3, out)
+    vector = rng.uniform(-2, 2, width) * 10.0 ** rng.integers(-5, 5, width)
+    interval = (vector - rng.uniform(0, 1, width), vector + rng.uniform(0, 1, width))
+    for m in (matrix, sparse.csr_matrix(matrix)):
+        fast, slow = _matmul(rows, m, size), _matmul(dense, m, size)
+        assert _same(fast[0], slow[0]) and _same(fast[1], slow[1])
+        error = sparse.csr_matrix(abs(m)) * 1e-16
+        fast, slow = _matmul(rows, m, size, error), _matmul(dense, m, size, error)
+        assert _same(fast[0], slow[0]) and _same(fast[1], slow[1])
+    positive = np.abs(vector)
+    assert _same(_rows_abs_apply_up(rows, positive), _rows_abs_apply_up(dense, positive))
+    assert _same(_dot_up(rows, vector), _dot_up(dense, vector))
+    assert _same(_interval_dot_up(rows, interval), _interval_dot_up(dense, interval))
+    assert _same(_sum_products_up(rows, vector), _sum_products_up(dense, vector))
+    # A non-finite operand (0·∞ is NaN in the dense product): the same NaNs.
+    with np.errstate(invalid="ignore"):
+        _check_non_finite(rows, dense, vector, matrix, columns, out)
+
+
+def _check_non_finite(rows, dense, vector, matrix, columns, out) -> None:
+    vector = vector.copy()
+    vector[columns[0]] = np.inf
+    positive = np.abs(vector)
+    assert np.isnan(_rows_abs_apply_up(dense, positive)).any()
+    assert _same(_rows_abs_apply_up(rows, positive), _rows_abs_apply_up(dense, positive))
+    assert _same(_dot_up(rows, vector), _dot_up(dense, vector))
+    assert _same(_sum_products_up(rows, vector), _sum_products_up(dense, vector))
+    fast, slow = _matmul(rows, matrix, positive[:out]), _matmul(dense, matrix, positive[:out])
+    assert _same(fast[0], slow[0]) and _same(fast[1], slow[1])
+
+
+def _reference_bound(method: BackSubstitution, box):
+    method._reference = True
+    try:
+        return method.bound(box)
+    finally:
+        method._reference = False
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "gelu"])
+def test_bound_equals_the_unoptimised_computation(activation: str) -> None:
+    """One-hot rows, per-box caches, shared products of ±rows and skipped zero products change
+    no float: the bound is bit-identical to the dense computation without them."""
+    target = small_conv(activation, domain=(-1.0, 1.0))
+    ticket = construct(target, eps=0.05, rho=6, seed=2, param_eps=0.01)
+    method = BackSubstitution.build(Engine.build(align(target, ticket)))
+    assert method is not None
+    point = target.sample_inputs(1, 3)
+    for box in (_root(target), (point, point)):
+        fast = method.bound(box)
+        slow = _reference_bound(method, box)
+        assert _same(fast[0], slow[0]) and _same(fast[1], slow[1])
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(target=target_nets(activations=CONSTRUCTIBLE, bias=True), seed=st.integers(0, 2**32))
+def test_bound_equals_the_unoptimised_computation_on_random_networks(target, seed) -> None:
+    ticket = construct(target, eps=0.5, rho=4, seed=seed % 1000, param_eps=0.05)
+    method = BackSubstitution.build(Engine.build(align(target, ticket)))
+    if method is None:
+        return
+    fast = method.bound(_root(target))
+    slow = _reference_bound(method, _root(target))
+    assert _same(fast[0], slow[0]) and _same(fast[1], slow[1])

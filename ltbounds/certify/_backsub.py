@@ -78,64 +78,184 @@ _PRODUCT = 2.0 * UNIT_ROUNDOFF
 
 
 # ------------------------------------------------------------------ rigorous row algebra
+@dataclass(frozen=True)
+class _OneHot:
+    """Rows ``values[i] · e_{columns[i]}`` of ``width`` columns (a zero row where the value is 0).
+
+    The rows :meth:`BackSubstitution._bound_rows` starts from (one entry of ``z`` or ``Δ`` per
+    row) and the zero rows beside them. Every product of such a row has at most one nonzero
+    term, so the helpers below take it by selection: ``fl(v·m)``, the very float operation a
+    dense BLAS product performs there, the other terms being exact zeros that change no sum
+    (IEEE: ``x + 0 = x``). The results equal the dense computation's (a zero's sign aside, which
+    no later step reads), at the cost of the output instead of rows × width. Where an operand
+    is not finite (``0·∞`` would be NaN in the dense product) the helpers fall back to it.
+    """
+
+    columns: np.ndarray
+    values: np.ndarray
+    width: int
+
+    @classmethod
+    def zeros(cls, rows: int, width: int) -> _OneHot:
+        return cls(np.zeros(rows, dtype=np.intp), np.zeros(rows), width)
+
+    @classmethod
+    def of(cls, dense: np.ndarray) -> _OneHot | None:
+        """The rows of ``dense`` as one-hot rows, or None where a row has two nonzeros."""
+        nonzero = dense != 0
+        if np.any(nonzero.sum(axis=1) > 1):
+            return None
+        columns = np.argmax(nonzero, axis=1)
+        return cls(columns, dense[np.arange(dense.shape[0]), columns], dense.shape[1])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.values), self.width)
+
+    def dense(self) -> np.ndarray:
+        out = np.zeros(self.shape)
+        out[np.arange(len(self.values)), self.columns] = self.values
+        return out
+
+
+Rows = np.ndarray | _OneHot
+
+
+def _finite(*arrays: np.ndarray) -> bool:
+    return all(bool(np.isfinite(a).all()) for a in arrays)
+
+
 def _abs_apply_up(matrix: Any, vector: np.ndarray) -> np.ndarray:
-    """Upper bound of ``|M| v`` for ``v >= 0`` (rows of ``M`` dense or sparse)."""
+    """Upper bound of ``|M| v`` for ``v >= 0`` (rows of ``M`` dense, sparse or one-hot)."""
     terms = matrix.shape[1]
+    if isinstance(matrix, _OneHot):
+        if _finite(vector):
+            total = np.abs(matrix.values) * vector[matrix.columns]
+            return up(up(total * (1.0 + growth(terms))) + absolute_slack(terms))
+        matrix = matrix.dense()
     absolute = abs(matrix) if sparse.issparse(matrix) else np.abs(matrix)
     total = np.asarray(absolute @ vector)
     return up(up(total * (1.0 + growth(terms))) + absolute_slack(terms))
 
 
-def _rows_abs_apply_up(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    """Upper bound of ``|A| v`` per row of ``A`` (dense), ``v >= 0``."""
-    return _abs_apply_up(rows, vector)
+def _rows_abs_apply_up(rows: Rows, vector: np.ndarray, absolute: np.ndarray | None = None) -> np.ndarray:
+    """Upper bound of ``|A| v`` per row of ``A`` (dense or one-hot), ``v >= 0``; ``absolute``,
+    where given, is ``np.abs(A)`` (computed once for several vectors)."""
+    if absolute is None or isinstance(rows, _OneHot):
+        return _abs_apply_up(rows, vector)
+    terms = rows.shape[1]
+    total = absolute @ vector
+    return up(up(total * (1.0 + growth(terms))) + absolute_slack(terms))
 
 
-def _dot_up(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+def _dot_up(rows: Rows, vector: np.ndarray, absolute: np.ndarray | None = None) -> np.ndarray:
     """Upper bound of the exact ``A v`` per row (``v`` signed floats)."""
     terms = rows.shape[1]
+    if isinstance(rows, _OneHot):
+        if _finite(vector):
+            picked = vector[rows.columns]
+            value = rows.values * picked
+            magnitude_sum = np.abs(rows.values) * np.abs(picked)
+            error = up(up(growth(terms) * magnitude_sum) + absolute_slack(terms))
+            return up(value + up(error * (1.0 + growth(terms))))
+        rows = rows.dense()
     value = rows @ vector
-    error = up(up(growth(terms) * (np.abs(rows) @ np.abs(vector))) + absolute_slack(terms))
+    if absolute is None:
+        absolute = np.abs(rows)
+    error = up(up(growth(terms) * (absolute @ np.abs(vector))) + absolute_slack(terms))
     return up(value + up(error * (1.0 + growth(terms))))
 
 
-def _interval_dot_up(rows: np.ndarray, value: Interval) -> np.ndarray:
+def _interval_dot_up(rows: Rows, value: Interval, absolute: np.ndarray | None = None) -> np.ndarray:
     """Upper bound of ``max A k`` over ``k ∈ [lo, hi]`` per row (centre and radius)."""
     lo, hi = value
     centre = 0.5 * lo + 0.5 * hi
     radius = np.maximum(up(hi - centre), up(centre - lo))
-    return up(_dot_up(rows, centre) + _rows_abs_apply_up(rows, radius))
+    return up(_dot_up(rows, centre, absolute) + _rows_abs_apply_up(rows, radius, absolute))
 
 
 def _times(rows: np.ndarray, factor: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``G = fl(A ⊙ f)`` and an upper bound of ``Σ_j |A_j f_j − G_j| · size_j`` per row."""
+    product, error, _ = _times_with_absolute(rows, factor, size)
+    return product, error
+
+
+def _times_with_absolute(rows: np.ndarray, factor: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_times` and ``|G|``, for the next product with ``G``."""
     product = rows * factor
-    error = _rows_abs_apply_up(product, size)
-    return product, up(up(error * _PRODUCT) + absolute_slack(rows.shape[1]))
+    absolute = np.abs(product)
+    error = _rows_abs_apply_up(product, size, absolute)
+    return product, up(up(error * _PRODUCT) + absolute_slack(rows.shape[1])), absolute
 
 
-def _matmul(rows: np.ndarray, matrix: Any, size: np.ndarray, matrix_error: Any = None) -> tuple[np.ndarray, np.ndarray]:
+def _select_product(rows: _OneHot, matrix: Any) -> np.ndarray | None:
+    """``fl(A M)`` for one-hot ``A`` by selecting rows of ``M`` (None where M is not finite or
+    a sparse ``M`` has duplicate entries, whose separate terms a sparse product would add)."""
+    if sparse.issparse(matrix):
+        if not matrix.has_canonical_format:
+            return None
+        picked = matrix[rows.columns].toarray()
+    else:
+        picked = matrix[rows.columns]
+    if not _finite(picked):
+        return None
+    return rows.values[:, None] * picked
+
+
+def _matmul(
+    rows: Rows,
+    matrix: Any,
+    size: np.ndarray,
+    matrix_error: Any = None,
+    *,
+    inner: np.ndarray | None = None,
+    error_inner: np.ndarray | None = None,
+    absolute: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """``P = fl(A M)`` and an upper bound of ``|A M_exact − P| · size`` per row.
 
     ``matrix_error`` (same shape, >= 0) bounds ``|M_exact − M|`` where the float ``M`` is not
     exact (average pooling by a window that is not a power of two); ``size >= |v|`` bounds the
-    variables ``M`` is applied to.
+    variables ``M`` is applied to. ``inner`` and ``error_inner``, when given, must be
+    ``_abs_apply_up(matrix, size)`` and ``_abs_apply_up(matrix_error, size)``: they depend on
+    the stage and the box only, so :class:`BackSubstitution` computes them once per box;
+    ``absolute``, where given, is ``np.abs(rows)``.
     """
-    product = np.asarray(rows @ matrix)
-    inner = _abs_apply_up(matrix, size)  # >= |M| size
+    product = None
+    if isinstance(rows, _OneHot):
+        product = _select_product(rows, matrix)
+        if product is None:
+            rows = rows.dense()
+    if product is None:
+        product = np.asarray(rows @ matrix)
+    if inner is None:
+        inner = _abs_apply_up(matrix, size)  # >= |M| size
     terms = matrix.shape[0]
-    error = up(growth(terms + 1) * _rows_abs_apply_up(rows, inner))
+    if isinstance(rows, _OneHot):
+        absolute = None
+    elif absolute is None and matrix_error is not None:
+        absolute = np.abs(rows)
+    error = up(growth(terms + 1) * _rows_abs_apply_up(rows, inner, absolute))
     if matrix_error is not None:
-        error = up(error + _rows_abs_apply_up(rows, _abs_apply_up(matrix_error, size)))
+        if error_inner is None:
+            error_inner = _abs_apply_up(matrix_error, size)
+        error = up(error + _rows_abs_apply_up(rows, error_inner, absolute))
     return product, up(error + absolute_slack(terms))
 
 
-def _sum_products_up(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+def _sum_products_up(rows: Rows, values: np.ndarray) -> np.ndarray:
     """Upper bound of the exact ``Σ_j A_j c_j`` per row (entrywise products, then summed)."""
-    product = rows * values
     terms = rows.shape[1]
-    spread = up(np.abs(product).sum(axis=1) * (1.0 + growth(terms)))
-    return up(product.sum(axis=1) + up(up(spread * (growth(terms + 2) + _PRODUCT)) + absolute_slack(terms)))
+    if isinstance(rows, _OneHot):
+        if _finite(values):
+            total = rows.values * values[rows.columns]  # the one nonzero term: its sum is exact
+            spread = up(np.abs(total) * (1.0 + growth(terms)))
+            return up(total + up(up(spread * (growth(terms + 2) + _PRODUCT)) + absolute_slack(terms)))
+        rows = rows.dense()
+    product = rows * values
+    total = product.sum(axis=1)
+    spread = up(np.abs(product, out=product).sum(axis=1) * (1.0 + growth(terms)))
+    return up(total + up(up(spread * (growth(terms + 2) + _PRODUCT)) + absolute_slack(terms)))
 
 
 # ----------------------------------------------------------------- relaxations of D(z, Δ)
@@ -301,6 +421,23 @@ def _structural(layers: list[Any], shape: tuple[int, ...]) -> tuple[Any, Any, tu
 
 
 @dataclass
+class _Entry:
+    """Rows taken back through a copy stage ``k``: ``a_h = g_z W + g_d Err``, ``a_d = g_d Copy``
+    (None at the first stage) and the upper bounds, per row, that the rounding of those
+    products adds to the constant, in the order they are added (``terms``, then
+    ``copy_terms`` for ``a_d``). None of it depends on the rows' sign but ``a_h`` and ``a_d``,
+    which change sign exactly with them (negation is exact and every rounding is symmetric)."""
+
+    a_h: np.ndarray
+    a_d: np.ndarray | None
+    terms: list[np.ndarray]
+    copy_terms: list[np.ndarray]
+
+    def negated(self) -> _Entry:
+        return _Entry(-self.a_h, None if self.a_d is None else -self.a_d, self.terms, self.copy_terms)
+
+
+@dataclass
 class _Stage:
     """Box-independent matrices of one transition (flattened entries)."""
 
@@ -330,6 +467,9 @@ class BackSubstitution:
         self.stages = stages
         self.leading = leading
         self.leading_error = leading_error
+        #: The unoptimised computation (dense rows, nothing cached per box): the slow twin the
+        #: tests and ``benchmarks/bench_backsub.py`` check the default against.
+        self._reference = False
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -399,7 +539,7 @@ class BackSubstitution:
         activation = alignment.target.activation_function
         t_enc = engine.target.enclose(box)
         s_enc = engine.ticket.enclose(box)
-        state: dict[str, Any] = {"t_enc": t_enc, "s_enc": s_enc, "box": box, "stages": []}
+        state: dict[str, Any] = {"t_enc": t_enc, "s_enc": s_enc, "box": box, "stages": [], "inner": {}}
         lo = box[0].reshape(-1)
         hi = box[1].reshape(-1)
         centre = 0.5 * lo + 0.5 * hi
@@ -469,6 +609,7 @@ class BackSubstitution:
                 info["planes"] = relu_difference_planes(z_units, delta, float(activation.relu_like_negative_slope or 0.0))
             else:
                 info["planes"] = smooth_difference_planes(activation, z_units, delta, z_hat)
+            info["planes_flat"] = not (np.any(info["planes"].au) or np.any(info["planes"].al))
             post = activation_image(activation, z)
             info["post_size"] = magnitude(post)
             lipschitz = float(activation.lipschitz)
@@ -488,55 +629,103 @@ class BackSubstitution:
             values = np.empty(n)
             for start in range(0, n, CHUNK_ROWS):
                 stop = min(n, start + CHUNK_ROWS)
-                rows = np.zeros((stop - start, n))
-                rows[np.arange(stop - start), np.arange(start, stop)] = sign
+                rows: Rows = _OneHot(np.arange(start, stop), np.full(stop - start, sign), n)
+                zeros: Rows = _OneHot.zeros(stop - start, n_d if which == "z" else n_z)
+                if self._reference:
+                    rows, zeros = rows.dense(), zeros.dense()
                 if which == "z":
-                    values[start:stop] = self._upper(state, k, rows, np.zeros((stop - start, n_d)))
+                    values[start:stop] = self._upper(state, k, rows, zeros)
                 else:
-                    values[start:stop] = self._upper(state, k, np.zeros((stop - start, n_z)), rows)
+                    values[start:stop] = self._upper(state, k, zeros, rows)
             bounds.append(values)
         return down(-bounds[1]), bounds[0]
 
-    def _upper(self, state: dict[str, Any], k: int, g_z: np.ndarray, g_d: np.ndarray, *, grouped: bool = False) -> np.ndarray:
+    def _inner(self, state: dict[str, Any], key: tuple[Any, ...], matrix: Any, size: np.ndarray) -> np.ndarray | None:
+        """``_abs_apply_up(matrix, size)``, computed once per box (``key`` names matrix and size)."""
+        if self._reference or matrix is None:
+            return None
+        cache = state["inner"]
+        if key not in cache:
+            cache[key] = _abs_apply_up(matrix, size)
+        return cache[key]
+
+    def _univariate_parts(self, state: dict[str, Any], k: int, name: str) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """Size bound of ``φ(±x̂)`` and the ReLU lines of ``±x̂`` at the univariate stage ``k``."""
+        key = (k, name, "parts")
+        cache = state["inner"]
+        if key in cache and not self._reference:
+            return cache[key]
+        activation = self.alignment.target.activation_function
+        x_hat = state["stages"][k]["x_hat"]
+        argument = x_hat if name == "pos" else negate(x_hat)
+        size = magnitude(activation_image(activation, argument))
+        lines = relu_like_relaxation(argument, float(activation.relu_like_negative_slope or 0.0))
+        cache[key] = (size, lines)
+        return size, lines
+
+    def _copy_entry(self, state: dict[str, Any], k: int, g_z: Rows, g_d: Rows, absolute: np.ndarray | None = None) -> _Entry:
+        """The products of the rows with a copy stage's ``W``, ``Err`` and ``Copy`` (see :class:`_Entry`);
+        ``absolute``, where given, is ``np.abs(g_d)``."""
+        stage, info = self.stages[k], state["stages"][k]
+        a_h, error = _matmul(g_z, stage.weight, info["h_size"], inner=self._inner(state, (k, "weight"), stage.weight, info["h_size"]))
+        terms = [error]
+        active = bool(np.any(g_d.values if isinstance(g_d, _OneHot) else g_d))
+        if active:
+            inner = self._inner(state, (k, "error"), stage.ops["error"], info["h_size"])
+            part, error = _matmul(g_d, stage.ops["error"], info["h_size"], inner=inner, absolute=absolute)
+            a_h = a_h + part
+            terms += [error, _rows_abs_apply_up(a_h, info["h_size"]) * _PRODUCT]
+        if k == 0:
+            return _Entry(a_h, None, terms, [])
+        previous = state["stages"][k - 1]
+        if active:
+            inner = self._inner(state, (k, "copy"), stage.ops["copy"], previous["d_out_size"])
+            a_d, error = _matmul(g_d, stage.ops["copy"], previous["d_out_size"], inner=inner, absolute=absolute)
+            return _Entry(a_h, a_d, terms, [error])
+        return _Entry(a_h, np.zeros((g_d.shape[0], stage.ops["copy"].shape[1])), terms, [])
+
+    def _upper(self, state: dict[str, Any], k: int, g_z: Rows, g_d: Rows, *, grouped: bool = False, entry: _Entry | None = None) -> np.ndarray:
         """Upper bounds on the box of ``g_z·z_k + g_d·Δ_k`` per row (rigorous).
 
         With ``grouped`` (smooth φ only) every difference ``D`` walked back through is relaxed
         per target unit rather than per copy (:meth:`_grouped_difference`; the rows bounding
-        each unit's summed Δ go back per copy).
+        each unit's summed Δ go back per copy). ``entry``, where stage ``k`` is a copy stage,
+        may give :meth:`_copy_entry` of these very rows, computed before (or its negation).
         """
         activation = self.alignment.target.activation_function
         constant = np.zeros(g_z.shape[0])
+        absolute = None  # np.abs(g_d), where a step computed it already
         while True:
             stage, info = self.stages[k], state["stages"][k]
             transition = stage.transition
             # z_k = W h_in + b;  Δ_k = Copy d_in + Err h_in + K (K an interval).
+            if self._reference:
+                absolute = None
+            elif absolute is None and isinstance(g_d, np.ndarray):
+                absolute = np.abs(g_d)
             constant = up(constant + _sum_products_up(g_z, stage.bias))
-            constant = up(constant + _interval_dot_up(g_d, info["constant"]))
-            a_h, error = _matmul(g_z, stage.weight, info["h_size"])
-            constant = up(constant + error)
+            constant = up(constant + _interval_dot_up(g_d, info["constant"], absolute=absolute))
             if transition.kind == "copy":
-                active = bool(np.any(g_d))
-                if active:
-                    part, error = _matmul(g_d, stage.ops["error"], info["h_size"])
-                    a_h = a_h + part
-                    constant = up(up(constant + error) + _rows_abs_apply_up(a_h, info["h_size"]) * _PRODUCT)
+                if entry is None:
+                    entry = self._copy_entry(state, k, g_z, g_d, absolute)
+                a_h = entry.a_h
+                for term in entry.terms:
+                    constant = up(constant + term)
                 if k == 0:
                     return self._concretize(state, a_h, constant)
-                previous = state["stages"][k - 1]
-                if active:
-                    a_d, error = _matmul(g_d, stage.ops["copy"], previous["d_out_size"])
-                    constant = up(constant + error)
-                else:
-                    a_d = np.zeros((g_d.shape[0], stage.ops["copy"].shape[1]))
+                a_d = entry.a_d
+                for term in entry.copy_terms:
+                    constant = up(constant + term)
+                entry = None
             else:  # univariate pair at the input: Δ = Pos φ(x̂) + Neg φ(−x̂) (+ K), x̂ = h_in
-                x_hat = info["x_hat"]
+                a_h, error = _matmul(g_z, stage.weight, info["h_size"], inner=self._inner(state, (k, "weight"), stage.weight, info["h_size"]))
+                constant = up(constant + error)
                 if activation.relu_like:
-                    slope_a = float(activation.relu_like_negative_slope or 0.0)
                     for name, sign in (("pos", 1.0), ("neg", -1.0)):
-                        coefficient, error = _matmul(g_d, stage.ops[name], magnitude(activation_image(activation, x_hat if sign > 0 else negate(x_hat))))
+                        size, (lo_s, lo_c, hi_s, hi_c) = self._univariate_parts(state, k, name)
+                        inner = self._inner(state, (k, name), stage.ops[name], size)
+                        coefficient, error = _matmul(g_d, stage.ops[name], size, inner=inner, absolute=absolute)
                         constant = up(constant + error)
-                        argument = x_hat if sign > 0 else negate(x_hat)
-                        lo_s, lo_c, hi_s, hi_c = relu_like_relaxation(argument, slope_a)
                         positive = coefficient > 0
                         slope = np.where(positive, hi_s, lo_s)
                         intercept = np.where(positive, hi_c, lo_c)
@@ -546,16 +735,31 @@ class BackSubstitution:
                         a_h = a_h + moved
                     constant = up(constant + _rows_abs_apply_up(a_h, info["h_size"]) * (4.0 * UNIT_ROUNDOFF))
                 else:
-                    part, error = _matmul(g_d, stage.ops["linear"], info["h_size"])
+                    inner = self._inner(state, (k, "linear"), stage.ops["linear"], info["h_size"])
+                    part, error = _matmul(g_d, stage.ops["linear"], info["h_size"], inner=inner, absolute=absolute)
                     a_h = a_h + part
                     constant = up(up(constant + error) + _rows_abs_apply_up(a_h, info["h_size"]) * _PRODUCT)
                 return self._concretize(state, a_h, constant)
             # Back through the previous transition's φ, D and structural layers.
             k -= 1
             stage, info = self.stages[k], state["stages"][k]
-            a_post, error = _matmul(a_h, stage.after_target, info["post_size"], stage.after_target_error)
+            a_post, error = _matmul(
+                a_h,
+                stage.after_target,
+                info["post_size"],
+                stage.after_target_error,
+                inner=self._inner(state, (k, "after_target"), stage.after_target, info["post_size"]),
+                error_inner=self._inner(state, (k, "after_target_error"), stage.after_target_error, info["post_size"]),
+            )
             constant = up(constant + error)
-            a_diff, error = _matmul(a_d, stage.after_copies, info["d_size"], stage.after_copies_error)
+            a_diff, error = _matmul(
+                a_d,
+                stage.after_copies,
+                info["d_size"],
+                stage.after_copies_error,
+                inner=self._inner(state, (k, "after_copies"), stage.after_copies, info["d_size"]),
+                error_inner=self._inner(state, (k, "after_copies_error"), stage.after_copies_error, info["d_size"]),
+            )
             constant = up(constant + error)
             lo_s, lo_c, hi_s, hi_c = info["lines"]
             positive = a_post > 0
@@ -565,18 +769,30 @@ class BackSubstitution:
             if grouped and not activation.relu_like:
                 g_d, extra = self._grouped_difference(state, k, a_diff)
                 constant = up(constant + extra)
+                absolute = None
             else:
                 planes: Planes = info["planes"]
                 positive = a_diff > 0
                 constant = up(constant + _sum_products_up(a_diff, np.where(positive, planes.cu, planes.cl)))
-                g_d, error = _times(a_diff, np.where(positive, planes.bu, planes.bl), info["delta_size"])
-                constant = up(constant + error)
-                on_z, error = _times(a_diff, np.where(positive, planes.au, planes.al), info["z_size"][stage.unit_index])
+                g_d, error, absolute = _times_with_absolute(a_diff, np.where(positive, planes.bu, planes.bl), info["delta_size"])
                 constant = up(constant + error)
                 scatter = self._scatter(stage, len(stage.bias))
-                summed, error = _matmul(on_z, scatter, info["z_size"])
-                constant = up(constant + error)
-                g_z = g_z + summed
+                inner = self._inner(state, (k, "scatter"), scatter, info["z_size"])
+                z_units = info["z_size"][stage.unit_index]
+                if info["planes_flat"] and not self._reference and _finite(a_diff):
+                    # au = al = 0 (smooth φ): the coefficients on z are exact zeros, and only
+                    # the slacks of their two (error-free) products are left; g_z + 0 = g_z.
+                    zero = _OneHot.zeros(len(a_diff), len(stage.unit_index))
+                    error = up(up(_rows_abs_apply_up(zero, z_units) * _PRODUCT) + absolute_slack(zero.width))
+                    constant = up(constant + error)
+                    _, error = _matmul(zero, scatter, info["z_size"], inner=inner)
+                    constant = up(constant + error)
+                else:
+                    on_z, error, on_z_absolute = _times_with_absolute(a_diff, np.where(positive, planes.au, planes.al), z_units)
+                    constant = up(constant + error)
+                    summed, error = _matmul(on_z, scatter, info["z_size"], inner=inner, absolute=on_z_absolute)
+                    constant = up(constant + error)
+                    g_z = g_z + summed
             constant = up(constant + _rows_abs_apply_up(np.abs(g_z), info["z_size"]) * _PRODUCT)
 
     def _grouped_difference(self, state: dict[str, Any], k: int, a_diff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -605,9 +821,13 @@ class BackSubstitution:
             chunk = live[start:start + per_chunk]
             member = units[None, :] == chunk[:, None]  # (chunk, n_d)
             sub = (a_diff[:, None, :] * member[None, :, :]).reshape(-1, n_d)  # exact: copies of a_diff or 0
-            zeros = np.zeros((sub.shape[0], n_z))
-            y_hi[:, start:start + len(chunk)] = self._upper(state, k, zeros, sub).reshape(rows, len(chunk))
-            y_lo[:, start:start + len(chunk)] = down(-self._upper(state, k, zeros, -sub)).reshape(rows, len(chunk))
+            zeros: Rows = np.zeros((sub.shape[0], n_z)) if self._reference else _OneHot.zeros(sub.shape[0], n_z)
+            # The rows and their negation share the products with stage k's matrices (negation
+            # is exact and commutes with every rounding), the largest part of this pass.
+            entry = None if self._reference or stage.transition.kind != "copy" else self._copy_entry(state, k, zeros, sub)
+            y_hi[:, start:start + len(chunk)] = self._upper(state, k, zeros, sub, entry=entry).reshape(rows, len(chunk))
+            negated = None if entry is None else entry.negated()
+            y_lo[:, start:start + len(chunk)] = down(-self._upper(state, k, zeros, -sub, entry=negated)).reshape(rows, len(chunk))
         z = info["z"]
         slope = slope_range(activation, (z[0][live], z[1][live]))
         _, _, hi_s, hi_c = product_relaxation((y_lo, y_hi), (np.broadcast_to(slope[0], y_lo.shape), np.broadcast_to(slope[1], y_lo.shape)))
@@ -631,7 +851,14 @@ class BackSubstitution:
 
     def _concretize(self, state: dict[str, Any], a_h: np.ndarray, constant: np.ndarray) -> np.ndarray:
         """Upper bound over the input box of ``a_h·h_in_0 + constant``, ``h_in_0 = L x``."""
-        a_x, error = _matmul(a_h, self.leading, state["x_size"], self.leading_error)
+        a_x, error = _matmul(
+            a_h,
+            self.leading,
+            state["x_size"],
+            self.leading_error,
+            inner=self._inner(state, ("leading",), self.leading, state["x_size"]),
+            error_inner=self._inner(state, ("leading_error",), self.leading_error, state["x_size"]),
+        )
         constant = up(constant + error)
         value = up(_dot_up(a_x, state["x_centre"]) + _rows_abs_apply_up(a_x, state["x_radius"]))
         return up(value + constant)
@@ -642,15 +869,19 @@ class BackSubstitution:
         k = len(self.stages) - 1
         stage = self.stages[k]
         n_z = len(stage.bias)
-        select = stage.after_copies.toarray()  # the outputs are the last Δ after structural layers
-        rows = select.shape[0]
-        upper = self._upper(state, k, np.zeros((rows, n_z)), select)
-        lower = -self._upper(state, k, np.zeros((rows, n_z)), -select)
+        dense = stage.after_copies.toarray()  # the outputs are the last Δ after structural layers
+        rows = dense.shape[0]
+        one_hot = None if self._reference else _OneHot.of(dense)
+        select: Rows = dense if one_hot is None else one_hot
+        negated: Rows = -dense if one_hot is None else _OneHot(one_hot.columns, -one_hot.values, one_hot.width)
+        zeros: Rows = np.zeros((rows, n_z)) if self._reference else _OneHot.zeros(rows, n_z)
+        upper = self._upper(state, k, zeros, select)
+        lower = -self._upper(state, k, zeros, negated)
         activation = self.alignment.target.activation_function
         if k > 0 and not activation.relu_like and activation.second_derivative_bound is not None:
             # fmin/fmax: a NaN of the grouped bound (an infinite Y range) keeps the per-copy one.
-            upper = np.fmin(upper, self._upper(state, k, np.zeros((rows, n_z)), select, grouped=True))
-            lower = np.fmax(lower, -self._upper(state, k, np.zeros((rows, n_z)), -select, grouped=True))
+            upper = np.fmin(upper, self._upper(state, k, zeros, select, grouped=True))
+            lower = np.fmax(lower, -self._upper(state, k, zeros, negated, grouped=True))
         order = np.argsort(self.alignment.output_map)
         return down(lower[order]), upper[order]
 
