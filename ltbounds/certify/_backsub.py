@@ -649,6 +649,19 @@ class BackSubstitution:
             cache[key] = _abs_apply_up(matrix, size)
         return cache[key]
 
+    def _matmul(
+        self, state: dict[str, Any], key: tuple[Any, ...], rows: Rows, matrix: Any, size: np.ndarray,
+        matrix_error: Any = None, *, absolute: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`_matmul` with ``|M|·size`` (and ``|M_err|·size``) taken from the per-box cache
+        (:meth:`_inner`; ``key`` names the matrix and the size)."""
+        return _matmul(
+            rows, matrix, size, matrix_error,
+            inner=self._inner(state, key, matrix, size),
+            error_inner=self._inner(state, (*key, "error"), matrix_error, size),
+            absolute=absolute,
+        )
+
     def _univariate_parts(self, state: dict[str, Any], k: int, name: str) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
         """Size bound of ``φ(±x̂)`` and the ReLU lines of ``±x̂`` at the univariate stage ``k``."""
         key = (k, name, "parts")
@@ -667,20 +680,18 @@ class BackSubstitution:
         """The products of the rows with a copy stage's ``W``, ``Err`` and ``Copy`` (see :class:`_Entry`);
         ``absolute``, where given, is ``np.abs(g_d)``."""
         stage, info = self.stages[k], state["stages"][k]
-        a_h, error = _matmul(g_z, stage.weight, info["h_size"], inner=self._inner(state, (k, "weight"), stage.weight, info["h_size"]))
+        a_h, error = self._matmul(state, (k, "weight"), g_z, stage.weight, info["h_size"])
         terms = [error]
         active = bool(np.any(g_d.values if isinstance(g_d, _OneHot) else g_d))
         if active:
-            inner = self._inner(state, (k, "error"), stage.ops["error"], info["h_size"])
-            part, error = _matmul(g_d, stage.ops["error"], info["h_size"], inner=inner, absolute=absolute)
+            part, error = self._matmul(state, (k, "error"), g_d, stage.ops["error"], info["h_size"], absolute=absolute)
             a_h = a_h + part
             terms += [error, _rows_abs_apply_up(a_h, info["h_size"]) * _PRODUCT]
         if k == 0:
             return _Entry(a_h, None, terms, [])
         previous = state["stages"][k - 1]
         if active:
-            inner = self._inner(state, (k, "copy"), stage.ops["copy"], previous["d_out_size"])
-            a_d, error = _matmul(g_d, stage.ops["copy"], previous["d_out_size"], inner=inner, absolute=absolute)
+            a_d, error = self._matmul(state, (k, "copy"), g_d, stage.ops["copy"], previous["d_out_size"], absolute=absolute)
             return _Entry(a_h, a_d, terms, [error])
         return _Entry(a_h, np.zeros((g_d.shape[0], stage.ops["copy"].shape[1])), terms, [])
 
@@ -718,13 +729,12 @@ class BackSubstitution:
                     constant = up(constant + term)
                 entry = None
             else:  # univariate pair at the input: Δ = Pos φ(x̂) + Neg φ(−x̂) (+ K), x̂ = h_in
-                a_h, error = _matmul(g_z, stage.weight, info["h_size"], inner=self._inner(state, (k, "weight"), stage.weight, info["h_size"]))
+                a_h, error = self._matmul(state, (k, "weight"), g_z, stage.weight, info["h_size"])
                 constant = up(constant + error)
                 if activation.relu_like:
                     for name, sign in (("pos", 1.0), ("neg", -1.0)):
                         size, (lo_s, lo_c, hi_s, hi_c) = self._univariate_parts(state, k, name)
-                        inner = self._inner(state, (k, name), stage.ops[name], size)
-                        coefficient, error = _matmul(g_d, stage.ops[name], size, inner=inner, absolute=absolute)
+                        coefficient, error = self._matmul(state, (k, name), g_d, stage.ops[name], size, absolute=absolute)
                         constant = up(constant + error)
                         positive = coefficient > 0
                         slope = np.where(positive, hi_s, lo_s)
@@ -735,30 +745,19 @@ class BackSubstitution:
                         a_h = a_h + moved
                     constant = up(constant + _rows_abs_apply_up(a_h, info["h_size"]) * (4.0 * UNIT_ROUNDOFF))
                 else:
-                    inner = self._inner(state, (k, "linear"), stage.ops["linear"], info["h_size"])
-                    part, error = _matmul(g_d, stage.ops["linear"], info["h_size"], inner=inner, absolute=absolute)
+                    part, error = self._matmul(state, (k, "linear"), g_d, stage.ops["linear"], info["h_size"], absolute=absolute)
                     a_h = a_h + part
                     constant = up(up(constant + error) + _rows_abs_apply_up(a_h, info["h_size"]) * _PRODUCT)
                 return self._concretize(state, a_h, constant)
             # Back through the previous transition's φ, D and structural layers.
             k -= 1
             stage, info = self.stages[k], state["stages"][k]
-            a_post, error = _matmul(
-                a_h,
-                stage.after_target,
-                info["post_size"],
-                stage.after_target_error,
-                inner=self._inner(state, (k, "after_target"), stage.after_target, info["post_size"]),
-                error_inner=self._inner(state, (k, "after_target_error"), stage.after_target_error, info["post_size"]),
+            a_post, error = self._matmul(
+                state, (k, "after_target"), a_h, stage.after_target, info["post_size"], stage.after_target_error
             )
             constant = up(constant + error)
-            a_diff, error = _matmul(
-                a_d,
-                stage.after_copies,
-                info["d_size"],
-                stage.after_copies_error,
-                inner=self._inner(state, (k, "after_copies"), stage.after_copies, info["d_size"]),
-                error_inner=self._inner(state, (k, "after_copies_error"), stage.after_copies_error, info["d_size"]),
+            a_diff, error = self._matmul(
+                state, (k, "after_copies"), a_d, stage.after_copies, info["d_size"], stage.after_copies_error
             )
             constant = up(constant + error)
             lo_s, lo_c, hi_s, hi_c = info["lines"]
@@ -777,7 +776,6 @@ class BackSubstitution:
                 g_d, error, absolute = _times_with_absolute(a_diff, np.where(positive, planes.bu, planes.bl), info["delta_size"])
                 constant = up(constant + error)
                 scatter = self._scatter(stage, len(stage.bias))
-                inner = self._inner(state, (k, "scatter"), scatter, info["z_size"])
                 z_units = info["z_size"][stage.unit_index]
                 if info["planes_flat"] and not self._reference and _finite(a_diff):
                     # au = al = 0 (smooth φ): the coefficients on z are exact zeros, and only
@@ -785,12 +783,12 @@ class BackSubstitution:
                     zero = _OneHot.zeros(len(a_diff), len(stage.unit_index))
                     error = up(up(_rows_abs_apply_up(zero, z_units) * _PRODUCT) + absolute_slack(zero.width))
                     constant = up(constant + error)
-                    _, error = _matmul(zero, scatter, info["z_size"], inner=inner)
+                    _, error = self._matmul(state, (k, "scatter"), zero, scatter, info["z_size"])
                     constant = up(constant + error)
                 else:
                     on_z, error, on_z_absolute = _times_with_absolute(a_diff, np.where(positive, planes.au, planes.al), z_units)
                     constant = up(constant + error)
-                    summed, error = _matmul(on_z, scatter, info["z_size"], inner=inner, absolute=on_z_absolute)
+                    summed, error = self._matmul(state, (k, "scatter"), on_z, scatter, info["z_size"], absolute=on_z_absolute)
                     constant = up(constant + error)
                     g_z = g_z + summed
             constant = up(constant + _rows_abs_apply_up(np.abs(g_z), info["z_size"]) * _PRODUCT)
@@ -851,14 +849,7 @@ class BackSubstitution:
 
     def _concretize(self, state: dict[str, Any], a_h: np.ndarray, constant: np.ndarray) -> np.ndarray:
         """Upper bound over the input box of ``a_h·h_in_0 + constant``, ``h_in_0 = L x``."""
-        a_x, error = _matmul(
-            a_h,
-            self.leading,
-            state["x_size"],
-            self.leading_error,
-            inner=self._inner(state, ("leading",), self.leading, state["x_size"]),
-            error_inner=self._inner(state, ("leading_error",), self.leading_error, state["x_size"]),
-        )
+        a_x, error = self._matmul(state, ("leading",), a_h, self.leading, state["x_size"], self.leading_error)
         constant = up(constant + error)
         value = up(_dot_up(a_x, state["x_centre"]) + _rows_abs_apply_up(a_x, state["x_radius"]))
         return up(value + constant)

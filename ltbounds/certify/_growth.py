@@ -52,11 +52,7 @@ def _output_index(layer: int, after: tuple[int, ...]) -> int:
 
 
 def _batch_size(alignment: Alignment) -> int:
-    per_sample = 8 * sum(
-        math.prod(shape[1:]) if len(shape) > 1 else 1
-        for net in (alignment.target, alignment.ticket_net)
-        for shape in ((0, *s) for s in net.shapes)
-    )
+    per_sample = 8 * sum(math.prod(shape) for net in (alignment.target, alignment.ticket_net) for shape in net.shapes)
     return int(max(1, min(512, GROWTH_BATCH_BYTES // max(per_sample, 1))))
 
 
