@@ -10,6 +10,14 @@ certified bound of every method, the ratio certified/attacked and the times. Wri
     python benchmarks/bench_certify.py --quick         # small tickets, few samples (smoke run)
     python benchmarks/bench_certify.py --only digits_cnn_relu --budget 64
     python benchmarks/bench_certify.py --theory        # eps 0.01, seed 0, the theorem's rho
+    python benchmarks/bench_certify.py --theory --depth 2L   # the ICML 2022 construction
+    python benchmarks/bench_certify.py --compare results/certify_theory.json \
+        results/certify_theory_2L.json                 # one figure, both constructions
+
+``--depth 2L`` builds the ICML 2022 tickets (a univariate layer before every target layer, one
+ticket unit per target unit) instead of the L+1 ones (ρ copies of every hidden target unit);
+residual targets have no 2L construction yet and are listed as skipped. ``--compare`` draws the
+ibp and composition ratios of several result files side by side (no tickets are built).
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "lt_existence_
 def run_one(name: str, args: argparse.Namespace, *, samples: int, rho: int, param_eps: float) -> dict:
     target = resolve_target(name)
     start = time.perf_counter()
-    ticket = construct(target, eps=args.eps, rho=rho, seed=args.seed, param_eps=param_eps)
+    ticket = construct(target, eps=args.eps, rho=rho, seed=args.seed, param_eps=param_eps, depth=args.depth)
     construct_seconds = time.perf_counter() - start
     report = certify(
         target, ticket, samples=samples, seed=args.seed, restarts=args.restarts, steps=args.steps,
@@ -51,7 +59,7 @@ def run_one(name: str, args: argparse.Namespace, *, samples: int, rho: int, para
         "activation": target.activation,
         "input_box": document["input_box"],
         "construction": {
-            "depth": "L+1", "eps": args.eps, "rho": ticket.metadata.get("rho", rho), "param_eps": param_eps,
+            "depth": args.depth, "eps": args.eps, "rho": ticket.metadata.get("rho", rho), "param_eps": param_eps,
             "seed": args.seed,
             "missed_subset_sums": ticket.metadata.get("missed_subset_sums"),
             "predicted_error": ticket.metadata.get("predicted_error"),
@@ -123,6 +131,55 @@ def figure(rows: list[dict], path: Path) -> bool:
     return True
 
 
+def compare(paths: list[Path]) -> int:
+    """One figure of the ibp and composition ratios of several result files, target by target.
+
+    Targets are matched by name; a target missing from a file (e.g. a residual target, which
+    has no 2L construction) leaves a gap. Writes ``<first file's stem>_constructions.png``.
+    """
+    try:
+        import matplotlib  # noqa: PLC0415
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        print("no matplotlib: no figure", file=sys.stderr)
+        return 1
+    runs = []
+    for path in paths:
+        document = json.loads(path.read_text())
+        rows = {row["target"]: row for row in document["rows"]}
+        depth = next(iter(rows.values()))["construction"]["depth"] if rows else "?"
+        runs.append((depth, rows))
+    names = list(dict.fromkeys(name for _, rows in runs for name in rows))
+    positions = np.arange(len(names))
+    series = [(depth, method) for depth, _ in runs for method in ("ibp", "composition")]
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(names)), 4.2))
+    for k, (depth, method) in enumerate(series):
+        rows = dict(runs)[depth]
+        values = [
+            rows[name]["ratio_certified_to_attacked"].get(method, np.nan) if name in rows else np.nan
+            for name in names
+        ]
+        hatch = "//" if method == "composition" else None
+        ax.bar(positions + (k - (len(series) - 1) / 2) * width, values, width=width, hatch=hatch,
+               label=f"{method}, {depth}")
+    ax.axhline(10.0, color="black", linestyle="--", linewidth=1, label="goal for ibp (10)")
+    ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
+    ax.set_yscale("log")
+    ax.set_xticks(positions, [name.replace("lt_existence_", "") for name in names], rotation=30, ha="right")
+    ax.set_ylabel("certified / attacked (∞-norm)")
+    ax.set_title("Tightness by construction (L+1: ρ copies per unit; 2L: one unit per unit)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = paths[0].with_name(f"{paths[0].stem}_constructions.png")
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    print(f"wrote {out}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="target names (embedded) or .npz paths")
@@ -137,6 +194,11 @@ def main() -> int:
     parser.add_argument("--restarts", type=int, default=8)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--budget", type=int, default=16)
+    parser.add_argument("--depth", choices=["L+1", "2L"], default="L+1", help="construction of the tickets")
+    parser.add_argument(
+        "--compare", nargs="+", type=Path, metavar="JSON",
+        help="draw one figure from these result files (e.g. both constructions) and exit",
+    )
     parser.add_argument("--quick", action="store_true", help="rho 6, 500 samples: a smoke run")
     parser.add_argument(
         "--theory", action="store_true",
@@ -145,6 +207,8 @@ def main() -> int:
     )
     parser.add_argument("--output", type=Path, default=HERE / "results" / "certify.json")
     args = parser.parse_args()
+    if args.compare:
+        return compare(args.compare)
     if args.quick:
         args.rho, args.samples, args.mnist_samples, args.mnist_rho = 6, 500, 100, 4
         args.param_eps, args.restarts, args.steps, args.budget = 0.02, 2, 10, 2
@@ -152,7 +216,8 @@ def main() -> int:
         args.eps, args.seed, args.rho, args.param_eps = 0.01, 0, None, None
         args.mnist_rho, args.mnist_param_eps = None, None
         if args.output == HERE / "results" / "certify.json":
-            args.output = HERE / "results" / "certify_theory.json"
+            suffix = "" if args.depth == "L+1" else f"_{args.depth}"
+            args.output = HERE / "results" / f"certify_theory{suffix}.json"
     names = args.only or [*list_embedded(), str(MNIST)]
     rows, skipped = [], []
     for name in names:
