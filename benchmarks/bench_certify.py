@@ -11,8 +11,8 @@ certified bound of every method, the ratio certified/attacked and the times. Wri
     python benchmarks/bench_certify.py --only digits_cnn_relu --budget 64
     python benchmarks/bench_certify.py --theory        # eps 0.01, seed 0, the theorem's rho
     python benchmarks/bench_certify.py --theory --depth 2L   # the ICML 2022 construction
-    python benchmarks/bench_certify.py --compare results/certify_theory.json \
-        results/certify_theory_2L.json                 # one figure, both constructions
+    python benchmarks/bench_certify.py --compare benchmarks/results/certify_theory.json \
+        benchmarks/results/certify_theory_2L.json      # one figure, both constructions
 
 ``--depth 2L`` builds the ICML 2022 tickets (a univariate layer before every target layer, one
 ticket unit per target unit) instead of the L+1 ones (ρ copies of every hidden target unit);
@@ -154,6 +154,7 @@ def compare(paths: list[Path]) -> int:
     names = list(dict.fromkeys(name for _, rows in runs for name in rows))
     positions = np.arange(len(names))
     series = [(depth, method) for depth, _ in runs for method in ("ibp", "composition")]
+    colours = {depth: f"C{k}" for k, (depth, _) in enumerate(runs)}
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(names)), 4.2))
     for k, (depth, method) in enumerate(series):
@@ -164,7 +165,7 @@ def compare(paths: list[Path]) -> int:
         ]
         hatch = "//" if method == "composition" else None
         ax.bar(positions + (k - (len(series) - 1) / 2) * width, values, width=width, hatch=hatch,
-               label=f"{method}, {depth}")
+               color=colours[depth], alpha=1.0 if hatch is None else 0.45, label=f"{method}, {depth}")
     ax.axhline(10.0, color="black", linestyle="--", linewidth=1, label="goal for ibp (10)")
     ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
     ax.set_yscale("log")

@@ -28,6 +28,7 @@ from ltbounds.construct import construct
 from ltbounds.errors import BoundViolation, InvalidInput
 from ltbounds.lemmas._interval import compile_arb, working_precision
 from ltbounds.nets import AvgPool2d, Conv1d, Conv2d, Dense, Flatten, MaxPool1d, MaxPool2d, TargetNet
+from ltbounds.nets.resolve import resolve_target
 from ltbounds.strategies import target_nets
 from ltbounds.verdict import Status
 
@@ -198,6 +199,21 @@ def test_certified_bounds_hold_at_random_points_and_attack(target, rho, depth, s
         assert bound.l2 >= report.sampled.l2 and bound.l2 >= report.attacked.l2
     points = target.sample_inputs(2000, seed % 11)
     _check_enclosure(target, ticket, points, symbolic=True)
+
+
+def test_the_2l_relu_cnn_ticket_meets_the_tightness_goal() -> None:
+    """Issue 8's goal, certified/attacked below 10 on the small ReLU CNN, at the theorem's settings.
+
+    The 2L ticket (Burkholz, ICML 2022) holds one unit per target unit, so its differences pass
+    the target's own weights (univariate pairs, LEMMAS.md 3) and no per-copy ReLU slack builds
+    up; the L+1 ticket of the same target is at about 37 (docs/certify.md). Measured 7.75.
+    """
+    target = resolve_target("digits_cnn_relu")
+    ticket = construct(target, eps=0.01, seed=0, depth="2L")
+    report = certify(target, ticket)
+    assert report.verdict.status is Status.CERTIFIED, report.verdict.detail
+    assert report.sampled.linf <= report.attacked.linf <= report.certified <= 0.01
+    assert report.certified < 10 * report.attacked.linf
 
 
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "sigmoid", "gelu"])
