@@ -10,7 +10,13 @@ import sys
 import numpy as np
 import pytest
 
-from ltbounds.cli.demo import DEMO_TARGETS, RESIDUAL_NOT_CERTIFIED, certify_row
+from ltbounds.cli.demo import (
+    DEMO_TARGETS,
+    RESIDUAL_NOT_CERTIFIED,
+    RESIDUAL_TARGETS,
+    _chosen,
+    certify_row,
+)
 from ltbounds.construct import construct
 from ltbounds.errors import InvalidInput
 from ltbounds.nets import Conv2d, Dense, Flatten, ResidualBlock, TargetNet, load_embedded
@@ -66,6 +72,34 @@ def test_demo_refuses_unknown_targets_in_one_line() -> None:
     assert completed.returncode == 1
     assert "targets='digits_cnn_relu,nope'" in completed.stderr
     assert "Traceback" not in completed.stderr and completed.stdout == ""
+
+
+def test_residual_targets_are_the_demo_targets_with_blocks() -> None:
+    assert RESIDUAL_TARGETS == tuple(name for name in DEMO_TARGETS if load_embedded(name).residual_blocks)
+
+
+def test_demo_2l_leaves_out_the_residual_targets_by_default() -> None:
+    """2L has no residual construction: the default 2L run is the plain targets (it used to
+    build them all and then stop with an error at the first ResNet, printing nothing)."""
+    assert _chosen(None, "2L") == tuple(name for name in DEMO_TARGETS if name not in RESIDUAL_TARGETS)
+    assert _chosen(None, "L+1") == DEMO_TARGETS
+
+
+def test_demo_2l_refuses_a_named_residual_target_before_any_work() -> None:
+    completed = run_cli("demo", "--depth", "2L", "--targets", "digits_cnn_relu,digits_resnet_tanh", "--json")
+    assert completed.returncode == 1
+    assert "digits_resnet_tanh have residual blocks" in completed.stderr and "--depth L+1" in completed.stderr
+    assert "Traceback" not in completed.stderr and completed.stdout == ""
+
+
+def test_demo_2l_certifies_a_plain_target() -> None:
+    completed = run_cli("demo", "--depth", "2L", "--targets", "digits_mlp_relu", "--samples", "500",
+                        "--budget", "1", "--json")
+    assert completed.returncode == 0, completed.stderr
+    (row,) = json.loads(completed.stdout)
+    assert row["target"] == "digits_mlp_relu" and row["depth"] == "2L"
+    assert row["max_sampled_error"] <= row["attacked_error"] <= row["certified_error"]
+    assert row["verdict"] in ("CERTIFIED", "TESTED")
 
 
 def test_construct_cli_builds_a_residual_ticket(tmp_path) -> None:
