@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from _subset_sums import brute_force_best
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ltbounds.construct.solve import REFINE_WINDOW, _search_misses, solve_problems
+from ltbounds.construct.solve import REFINE_WINDOW, solve_problems
 from ltbounds.strategies import subset_sum_instances
 
 
@@ -61,17 +63,27 @@ def test_refine_no_wider_than_the_window_changes_nothing() -> None:
     np.testing.assert_array_equal(plain.mask, same.mask)
 
 
-@given(subset_sum_instances(min_n=4, max_n=12, max_batch=5, target_bound=3.0), st.sampled_from([1e-6, 1e-3, 0.05]))
-def test_closest_first_gives_the_answers_of_the_sparsest_search(instance: tuple[np.ndarray, np.ndarray], tolerance: float) -> None:
-    """The refine's shortcut (closest subset first, the sparsest search only for hits) returns
-    what the sparsest search returns: its subset where one is within tolerance, else a subset
-    as close (float ties, e.g. a candidate absorbed in the sum, may pick another one)."""
+@given(
+    subset_sum_instances(min_n=5, max_n=10, max_batch=4, target_bound=3.0, dyadic=True),
+    st.integers(1, 4),
+    st.sampled_from([0.0, 3 / 16]),  # 0 or three steps of the dyadic grid (1/16)
+)
+def test_refined_sparse_miss_is_the_sparsest_subset_of_the_refine_window(
+    instance: tuple[np.ndarray, np.ndarray], window: int, tolerance: float
+) -> None:
+    """An instance that every window missed gets from the refine window its smallest subset
+    within tolerance where one exists, else a closest subset (kept only where closer than the
+    windows' answer); against every subset, on dyadic values (exact sums, real ties)."""
     targets, candidates = instance
-    answers = []
-    for closest_first in (False, True):
-        state = (np.zeros(candidates.shape, dtype=bool), np.zeros(len(targets)), np.abs(targets))
-        _search_misses(targets, candidates, tolerance, "sparse", slice(0, candidates.shape[1]), state, closest_first=closest_first)
-        answers.append(state)
-    np.testing.assert_array_equal(answers[0][2], answers[1][2])
-    hit = answers[0][2] <= tolerance  # there: the same sparsest subset; else equally close ones
-    np.testing.assert_array_equal(answers[0][0][hit], answers[1][0][hit])
+    n = candidates.shape[1]
+    plain = solve_problems(targets, candidates, tolerance, "sparse", window, refine=None)
+    refined = solve_problems(targets, candidates, tolerance, "sparse", window, refine=n)
+    subsets = [s for size in range(n + 1) for s in itertools.combinations(range(n), size)]
+    for b in np.flatnonzero(plain.error > tolerance):
+        errors = np.array([abs(targets[b] - sum(candidates[b, list(s)], 0.0)) for s in subsets])
+        if errors.min() <= tolerance:
+            assert refined.error[b] <= tolerance
+            smallest = min(len(s) for s, e in zip(subsets, errors, strict=True) if e <= tolerance)
+            assert refined.mask[b].sum() == smallest
+        else:
+            assert refined.error[b] == min(plain.error[b], errors.min())

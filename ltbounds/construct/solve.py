@@ -86,7 +86,7 @@ def solve_problems(
         _search_misses(targets, candidates, tolerance, objective, slice(start, start + window), state)
     if refine is not None and refine > window and width > window:
         columns = slice(0, min(refine, width))
-        _search_misses(targets, candidates, tolerance, objective, columns, state, closest_first=True)
+        _search_misses(targets, candidates, tolerance, objective, columns, state)
     missed = int(np.count_nonzero(error > tolerance))
     return SubsetSums(mask, value, error, missed, np.where(mask, candidates, 0.0))
 
@@ -98,37 +98,26 @@ def _search_misses(
     objective: str,
     columns: slice,
     state: tuple[np.ndarray, np.ndarray, np.ndarray],
-    *,
-    closest_first: bool = False,
 ) -> None:
     """One exact search over ``candidates[:, columns]`` for every instance still beyond
     ``tolerance``; ``state = (mask, value, error)`` is updated in place where closer.
 
-    ``closest_first`` (for instances expected to miss again): the closest subset first, and
-    the sparsest search only where that one is within ``tolerance``. The same errors as the
-    sparsest search (which returns a closest subset when none is within tolerance; among
-    equally close subsets the two may pick different ones), without its search over every
-    subset size for the instances that miss.
+    The windows and the refining search share this one call. The refine's instances are
+    expected to miss again, and :func:`solve_sparsest` screens such rows itself (the closest
+    subset first, the search over subset sizes only where that one is within the tolerance;
+    the same answers as searching every row by size, ``tests/test_subsetsum_solver.py``).
     """
     mask, value, error = state
     block = candidates[:, columns]
     pending = np.flatnonzero((error > tolerance) & np.any(block != 0, axis=1))
     if pending.size == 0:
         return
-    if objective == "sparse" and not closest_first:
+    if objective == "sparse":
         result = solve_sparsest(targets[pending], block[pending], tolerance)
-        chosen = np.asarray(result.mask, dtype=bool)
-        found = np.asarray(result.value, dtype=np.float64)
     else:
         result = solve(targets[pending], block[pending])
-        chosen = np.asarray(result.mask, dtype=bool).copy()
-        found = np.asarray(result.value, dtype=np.float64).copy()
-        if objective == "sparse":
-            hit = np.flatnonzero(np.abs(found - targets[pending]) <= tolerance)
-            if hit.size:
-                sparsest = solve_sparsest(targets[pending[hit]], block[pending[hit]], tolerance)
-                chosen[hit] = np.asarray(sparsest.mask, dtype=bool)
-                found[hit] = np.asarray(sparsest.value, dtype=np.float64)
+    chosen = np.asarray(result.mask, dtype=bool)
+    found = np.asarray(result.value, dtype=np.float64)
     found_error = np.abs(found - targets[pending])
     better = found_error < error[pending]
     rows = pending[better]
