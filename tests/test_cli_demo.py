@@ -118,12 +118,15 @@ def test_construct_cli_builds_a_residual_ticket(tmp_path) -> None:
 
 
 def test_demo_backend_gives_the_same_rows(capsys) -> None:
-    """``demo --backend array-api-strict`` builds the same tickets and measures the same errors."""
+    """``demo --backend array-api-strict`` builds the same tickets and measures the same errors.
+
+    On the 2L ticket (seconds instead of a minute); tests/reliability/test_reproducible.py
+    builds an L+1 and a 2L ticket on every backend byte for byte."""
     from ltbounds.cli import main  # noqa: PLC0415
 
     rows = {}
     for backend in ("numpy", "array-api-strict"):
-        code = main(["demo", "--targets", "digits_cnn_relu", "--samples", "300", "--budget", "1",
+        code = main(["demo", "--targets", "digits_cnn_relu", "--depth", "2L", "--samples", "300", "--budget", "1",
                      "--backend", backend, "--json"])
         assert code == 0
         rows[backend] = json.loads(capsys.readouterr().out)[0]
