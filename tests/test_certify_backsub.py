@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import mpmath
 import numpy as np
 import pytest
 import scipy.sparse as sparse
@@ -27,6 +28,7 @@ from ltbounds.certify._backsub import (
     _rows_abs_apply_up,
     _sum_products_up,
     relu_difference_planes,
+    smooth_difference_planes,
 )
 from ltbounds.certify._bounds import Engine, norms_of
 from ltbounds.construct import construct
@@ -90,6 +92,47 @@ def test_difference_planes_hold_at_exact_rational_points(a: float) -> None:
                 upper = Fraction(planes.au[j]) * zf + Fraction(planes.bu[j]) * df + Fraction(planes.cu[j])
                 lower = Fraction(planes.al[j]) * zf + Fraction(planes.bl[j]) * df + Fraction(planes.cl[j])
                 assert lower <= value <= upper
+
+
+_MP_PHI = {
+    "gelu": lambda t: t / 2 * (1 + mpmath.erf(t / mpmath.sqrt(2))),
+    "silu": lambda t: t / (1 + mpmath.exp(-t)),
+    "tanh": mpmath.tanh,
+}
+
+
+@pytest.mark.parametrize("name", sorted(_MP_PHI))
+def test_smooth_difference_lines_hold_at_high_precision_points(name: str) -> None:
+    """``D = φ(z + Δ) − φ(z)`` between the lines at 60-digit values, also where φ's slope range
+    dips below 0 (GELU and SiLU left of about −0.75 and −1.28), where the lines keep a slope."""
+    from ltbounds.activations import get_activation  # noqa: PLC0415
+    from ltbounds.certify._activation import slope_range  # noqa: PLC0415
+
+    activation = get_activation(name)
+    rng = np.random.default_rng(7)
+    n = 200
+    low = rng.uniform(-4, 2, n)
+    up = low + rng.uniform(0, 2, n) * 10.0 ** rng.integers(-3, 1, n)
+    dc = rng.uniform(-1, 1, n) * 10.0 ** rng.integers(-6, -1, n)
+    dw = rng.uniform(0, 1, n) * 10.0 ** rng.integers(-6, -1, n)
+    dl, du = dc - dw, dc + dw
+    z_hat = (low + dl - 1e-3, up + du + 1e-3)
+    planes = smooth_difference_planes(activation, (low, up), (dl, du), z_hat)
+    assert np.all(planes.au == 0) and np.all(planes.al == 0)
+    negative = slope_range(activation, (low + np.minimum(dl, 0), up + np.maximum(du, 0)))[0] < 0
+    if name != "tanh":
+        assert negative.any() and np.any(planes.bu[negative] != 0)
+    phi = _MP_PHI[name]
+    with mpmath.workdps(60):
+        for j in range(n):
+            for z in (low[j], up[j], *rng.uniform(low[j], up[j], 3)):
+                for d in (dl[j], du[j], 0.0, *rng.uniform(dl[j], du[j], 3)):
+                    if not dl[j] <= d <= du[j]:
+                        continue
+                    value = phi(mpmath.mpf(z) + mpmath.mpf(d)) - phi(mpmath.mpf(z))
+                    upper = mpmath.mpf(planes.bu[j]) * mpmath.mpf(d) + mpmath.mpf(planes.cu[j])
+                    lower = mpmath.mpf(planes.bl[j]) * mpmath.mpf(d) + mpmath.mpf(planes.cl[j])
+                    assert lower <= value <= upper, (name, j, z, d)
 
 
 def test_rounded_products_are_bounded_by_the_stated_error() -> None:

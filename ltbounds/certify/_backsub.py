@@ -344,22 +344,18 @@ def relu_difference_planes(z: Interval, delta: Interval, a: float) -> Planes:
 
 def smooth_difference_planes(activation: Any, z: Interval, delta: Interval, z_hat: Interval) -> Planes:
     """Lines in Δ bounding ``D = φ(z + Δ) − φ(z) = g·Δ``, g in φ's slope range on the hull of
-    both pre-activations (mean value theorem); constants where that range dips below 0."""
+    both pre-activations (mean value theorem).
+
+    :func:`._symbolic.product_relaxation` is valid for a slope range of either sign (``max(g_lo
+    Δ, g_hi Δ)`` is convex in Δ), so where the range dips below 0 (GELU, SiLU) the lines keep
+    their slopes instead of falling back to constants: back-substitution multiplies them by
+    coefficients of either sign anyway.
+    """
     reach = hull(z, intersect(add(z, delta), z_hat))
     g_lo, g_hi = slope_range(activation, reach)
-    lo_s, lo_c, hi_s, hi_c = product_relaxation(delta, (np.maximum(g_lo, 0.0), g_hi))
-    products = np.stack([delta[0] * g_lo, delta[0] * g_hi, delta[1] * g_lo, delta[1] * g_hi])
-    p_lo, p_hi = down(products.min(axis=0)), up(products.max(axis=0))
-    negative = g_lo < 0
+    lo_s, lo_c, hi_s, hi_c = product_relaxation(delta, (g_lo, g_hi))
     zeros = np.zeros_like(lo_s)
-    return Planes(
-        zeros,
-        np.where(negative, 0.0, hi_s),
-        np.where(negative, p_hi, hi_c),
-        zeros.copy(),
-        np.where(negative, 0.0, lo_s),
-        np.where(negative, p_lo, lo_c),
-    )
+    return Planes(zeros, hi_s, hi_c, zeros.copy(), lo_s, lo_c)
 
 
 def activation_lines(activation: Any, z: Interval) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
