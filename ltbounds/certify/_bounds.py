@@ -436,12 +436,7 @@ class Engine:
         slopes = slope_range(activation, (z[0].reshape(batch, -1), z[1].reshape(batch, -1)))
         repeat = y[0].shape[1] // slopes[0].shape[1]
         g = (np.tile(slopes[0], (1, repeat)), np.tile(slopes[1], (1, repeat)))
-        lo_s, lo_c, hi_s, hi_c = product_relaxation(y, (np.maximum(g[0], 0.0), g[1]))
-        product = multiply(y, g)
-        negative = g[0] < 0
-        lo_s, hi_s = np.where(negative, 0.0, lo_s), np.where(negative, 0.0, hi_s)
-        lo_c, hi_c = np.where(negative, product[0], lo_c), np.where(negative, product[1], hi_c)
-        summed = y_sym.scale(lo_s, lo_c, hi_s, hi_c, ibox).linear(fusion["sum"], ibox)
+        summed = y_sym.scale(*product_relaxation(y, g), ibox).linear(fusion["sum"], ibox)
         # Σ |K| · sup|φ''|/2 · Δ²  (the Taylor remainders r_c).
         square_top = up(up(top * top) * float(activation.second_derivative_bound) / 2.0)
         square_top = up(square_top)
@@ -494,11 +489,8 @@ class Engine:
                 )
                 d = intersect(d, separate)
                 if delta_sym is not None:
-                    lo_s, lo_c, hi_s, hi_c = product_relaxation(delta, (np.maximum(slopes[0], 0.0), slopes[1]))
-                    negative = slopes[0] < 0
-                    lo_s, hi_s = np.where(negative, 0.0, lo_s), np.where(negative, 0.0, hi_s)
-                    lo_c, hi_c = np.where(negative, d[0], lo_c), np.where(negative, d[1], hi_c)
-                    d_sym = delta_sym.scale(lo_s, lo_c, hi_s, hi_c, sym["box"])
+                    # Lines of either sign (φ's slope range may dip below 0: GELU, SiLU).
+                    d_sym = delta_sym.scale(*product_relaxation(delta, slopes), sym["box"])
                     d = intersect(d, d_sym.concretize(sym["box"]))
             else:
                 d = delta

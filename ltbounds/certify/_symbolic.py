@@ -170,19 +170,22 @@ class Sym:
         return Sym(self.lo_coef, down(self.lo_const + value[0]), self.hi_coef, up(self.hi_const + value[1]))
 
     def scale(self, lo_slope: np.ndarray, lo_intercept: np.ndarray, hi_slope: np.ndarray, hi_intercept: np.ndarray, box: InputBox) -> Sym:
-        """``lo_slope·lower + lo_intercept`` and ``hi_slope·upper + hi_intercept`` (slopes >= 0).
+        """Compose lines ``t ↦ slope·t + intercept`` with the bounds of ``t``.
 
-        Valid when the line ``t ↦ slope·t + intercept`` is below (resp. above) the function
-        being relaxed at every value the quantity takes: slopes >= 0 make the composition with
-        a lower (upper) bound again a lower (upper) bound. Slopes and intercepts are arrays of
-        the sample shape (batch included).
+        Valid when the lower (upper) line is below (above) the function being relaxed at every
+        value the quantity takes. A line of slope >= 0 is composed with the same-side bound of
+        ``t``, one of slope < 0 with the other side's (``s·t >= s·upper`` for ``s < 0``), so the
+        result is again a lower (upper) bound. Per entry only one of the two bounds is
+        used, so the rounding is that of one product, as for slopes >= 0. Slopes and
+        intercepts are arrays of the sample shape (batch included).
         """
-        lo_coef = self.lo_coef * lo_slope[:, None]
-        hi_coef = self.hi_coef * hi_slope[:, None]
+        lo_flip, hi_flip = lo_slope < 0, hi_slope < 0
+        lo_coef = np.where(lo_flip[:, None], self.hi_coef, self.lo_coef) * lo_slope[:, None]
+        hi_coef = np.where(hi_flip[:, None], self.lo_coef, self.hi_coef) * hi_slope[:, None]
         lo_fix = _weighted_up(up(_U * np.abs(lo_coef)), box)
         hi_fix = _weighted_up(up(_U * np.abs(hi_coef)), box)
-        lo_const = down(self.lo_const * lo_slope)
-        hi_const = up(self.hi_const * hi_slope)
+        lo_const = down(np.where(lo_flip, self.hi_const, self.lo_const) * lo_slope)
+        hi_const = up(np.where(hi_flip, self.lo_const, self.hi_const) * hi_slope)
         return Sym(
             lo_coef,
             down(down(lo_const + lo_intercept) - lo_fix),
