@@ -232,6 +232,69 @@ def test_dense_targets_are_bounded_too() -> None:
     _check_points(method, target, ticket, _root(target), target.sample_inputs(5000, 0))
 
 
+# ------------------------------------- 2L tickets: univariate layers after the first target layer
+_UNIVARIATE = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu")
+
+
+def _has_max_pooling(target: TargetNet) -> bool:
+    return any(getattr(layer, "kind", "").startswith("maxpool") for layer in target.layers)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@given(target=target_nets(activations=CONSTRUCTIBLE, bias=True), rho=st.integers(3, 5), seed=st.integers(0, 2**32))
+def test_bounds_hold_at_random_points_on_random_2l_tickets(target, rho, seed) -> None:
+    """Every target layer read through a univariate layer: ``x̂ = h + D`` of an earlier layer's
+    copy, relaxed on its back-substituted interval (exact where it has one sign)."""
+    ticket = construct(target, eps=0.5, rho=rho, seed=seed % 1000, param_eps=0.05, depth="2L")
+    method = BackSubstitution.build(Engine.build(align(target, ticket)))
+    if _has_max_pooling(target):
+        assert method is None
+        return
+    assert method is not None
+    box = _root(target)
+    _check_points(method, target, ticket, box, target.sample_inputs(3000, seed % 11))
+    rng = np.random.default_rng(seed % 97)
+    a, b = rng.uniform(box[0], box[1]), rng.uniform(box[0], box[1])
+    sub = (np.minimum(a, b), np.maximum(a, b))
+    _check_points(method, target, ticket, sub, rng.uniform(sub[0][0], sub[1][0], (1000, *target.input_shape)))
+
+
+@pytest.mark.parametrize("activation", _UNIVARIATE)
+@pytest.mark.parametrize("domain", [(0.0, 1.0), (-1.0, 1.0)])
+def test_2l_ticket_of_a_small_cnn_is_bounded_on_the_box_and_on_point_boxes(activation: str, domain) -> None:
+    """On point boxes the bound brackets the float error; for ReLU-like φ every relaxation is
+    exact there, so it is also narrow (a wrong primary-copy mapping or a dropped ``T·D`` term
+    would show); smooth φ keep their Taylor remainder."""
+    target = small_conv(activation, domain=domain)
+    ticket = construct(target, eps=0.5, rho=4, seed=2, param_eps=0.02, depth="2L")
+    method = BackSubstitution.build(Engine.build(align(target, ticket)))
+    assert method is not None and all(stage.transition.kind == "univariate" for stage in method.stages)
+    _check_points(method, target, ticket, _root(target), target.sample_inputs(3000, 1))
+    for x in target.sample_inputs(3, 4):
+        box = (x[None], x[None])
+        lower, upper = method.bound(box)
+        seen = (ticket.network().forward(x[None]) - target.forward(x[None]))[0]
+        slack = 1e-12 * (1 + np.abs(seen))
+        assert np.all(seen >= lower - slack) and np.all(seen <= upper + slack)
+        if activation in ("relu", "leaky_relu"):
+            assert np.all(upper - lower <= 1e-9 * (1 + np.abs(seen)).max())
+
+
+def test_2l_bound_is_tighter_than_the_forward_symbolic_bound_on_a_relu_cnn_ticket() -> None:
+    target = small_conv("relu", seed=4)
+    ticket = construct(target, eps=0.1, rho=12, seed=0, param_eps=0.002, depth="2L")
+    engine = Engine.build(align(target, ticket))
+    method = BackSubstitution.build(engine)
+    assert method is not None
+    box = _root(target)
+    lower, upper = method.bound(box)
+    points = target.sample_inputs(3000, 2)
+    _check_points(method, target, ticket, box, points)
+    mine = norms_of((lower[None], upper[None]))[0][0]
+    symbolic = norms_of(engine.differential(box, symbolic=True)[0])[0][0]
+    assert mine < symbolic
+
+
 # ----------------------------------------------------- the per-unit relaxation of smooth copies
 def _grouped_bounds(method: BackSubstitution, box) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(lower, upper) of the grouped relaxation alone, and the per-copy upper, per output."""
@@ -354,12 +417,13 @@ def _reference_bound(method: BackSubstitution, box):
         method._reference = False
 
 
+@pytest.mark.parametrize("depth", ["L+1", "2L"])
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "gelu"])
-def test_bound_equals_the_unoptimised_computation(activation: str) -> None:
+def test_bound_equals_the_unoptimised_computation(activation: str, depth: str) -> None:
     """One-hot rows, per-box caches, shared products of ±rows and skipped zero products change
     no float: the bound is bit-identical to the dense computation without them."""
     target = small_conv(activation, domain=(-1.0, 1.0))
-    ticket = construct(target, eps=0.05, rho=6, seed=2, param_eps=0.01)
+    ticket = construct(target, eps=0.05, rho=6, seed=2, param_eps=0.01, depth=depth)
     method = BackSubstitution.build(Engine.build(align(target, ticket)))
     assert method is not None
     point = target.sample_inputs(1, 3)

@@ -28,8 +28,14 @@ Relaxations (per entry, picked by the sign of its coefficient):
   (:meth:`BackSubstitution._grouped_difference`: the copies of a unit share φ'(z), so their
   summed ``Δ`` is bounded before the slope's range is applied); the smaller bound is kept.
 
-Intermediate bounds (of ``z`` and ``Δ`` of every hidden transition) are themselves computed by
-back-substitution, row by row, and intersected with the interval enclosures.
+A univariate pair (a 1×1 univariate layer before the target layer) reads ``x̂ = h + D`` of the
+previous layer's primary copies: ``φ(±x̂)`` (ReLU-like φ) is relaxed by its lines on ``x̂``'s
+interval, exact where that has one sign, and the coefficient of ``x̂`` goes onto both ``h`` and
+``D`` (:meth:`BackSubstitution._univariate_inputs`); for smooth φ the pair is linear in ``x̂``.
+
+Intermediate bounds (of ``z`` and ``Δ`` of every hidden transition, and of ``x̂`` at univariate
+pairs after the first) are themselves computed by back-substitution, row by row, and
+intersected with the interval enclosures.
 
 Rigour in float64: a back-substituted row is a float vector ``A`` taken as exact reals, and
 the invariant is ``quantity <= A·v + C`` on the box for the current variables ``v``. Every
@@ -452,9 +458,10 @@ class _Stage:
 class BackSubstitution:
     """Back-substitution bounds of ``f̂ − f`` for a plain (non-residual) alignment.
 
-    Build with :meth:`build` (None where it does not apply: residual targets, max pooling, a
-    univariate pair after the first layer, matrices too large); :meth:`bound` gives per output
-    an enclosure of the error on one box.
+    Build with :meth:`build` (None where it does not apply: residual targets, max pooling,
+    matrices too large); :meth:`bound` gives per output an enclosure of the error on one box.
+    Univariate pairs after the first layer (2L tickets) are walked through by
+    :meth:`_univariate_inputs`.
     """
 
     def __init__(self, engine: Any, stages: list[_Stage], leading: Any, leading_error: Any):
@@ -481,8 +488,6 @@ class BackSubstitution:
             return None
         stages = []
         for position, transition in enumerate(alignment.transitions):
-            if transition.kind == "univariate" and position > 0:
-                return None
             t_index = transition.target_layer
             h_shape = tuple(target.shapes[t_index])
             z_shape = tuple(target.shapes[t_index + 1])
@@ -502,6 +507,16 @@ class BackSubstitution:
                 names = ("pos", "pos_rad", "neg", "neg_rad") if target.activation_function.relu_like else ("linear", "linear_rad")
                 for name in names:
                     ops[name] = _dense(transition.ops[name], h_shape)
+                if position > 0:
+                    # x̂ = h_in + D_p: entry (i, s) of h_in reads entry (primary_slot[i], s) of d_in.
+                    ops["target"] = _dense(transition.ops["target"], h_shape)
+                    h_positions = math.prod(h_shape[1:])
+                    has = np.flatnonzero(transition.primary_slot >= 0)
+                    offsets = np.arange(h_positions)
+                    ops["primary_h"] = (has[:, None] * h_positions + offsets[None, :]).reshape(-1)
+                    ops["primary_d"] = (transition.primary_slot[has][:, None] * h_positions + offsets[None, :]).reshape(-1)
+                    if stages[-1].after_copies.shape[0] != len(transition.incoming.channels) * h_positions:
+                        return None
             layers = [target.layers[i] for i in transition.after]
             after_t, after_t_err, _ = _structural(layers, z_shape)
             after_d, after_d_err, _ = _structural(layers, (len(transition.tracked), *z_shape[1:]))
@@ -565,8 +580,21 @@ class BackSubstitution:
             else:
                 s_in = engine._entering(s_enc, transition.univariate_layer, box)
                 zero = np.zeros((1, len(transition.incoming.channels), *transition.incoming.spatial))
-                _, x_hat = engine._x_hat(transition, (zero, zero), h_in, s_in)
-                info["x_hat"] = (x_hat[0][0].reshape(-1), x_hat[1][0].reshape(-1))
+                if k == 0:
+                    _, x_hat = engine._x_hat(transition, (zero, zero), h_in, s_in)
+                    info["x_hat"] = (x_hat[0][0].reshape(-1), x_hat[1][0].reshape(-1))
+                else:
+                    # x̂ = h_in + D_p: the ticket's own enclosure of the primary copy, intersected
+                    # with the back-substituted bound of h_in + P d_in.
+                    unknown = zero + np.inf
+                    _, x_hat = engine._x_hat(transition, (-unknown, unknown), h_in, s_in)
+                    flat = intersect((x_hat[0][0].reshape(-1), x_hat[1][0].reshape(-1)), self._bound_inputs(state, k))
+                    info["x_hat"] = flat
+                    x_hat = (flat[0].reshape(x_hat[0].shape), flat[1].reshape(x_hat[1].shape))
+                    info["x_size"] = magnitude(flat)
+                    p_size = np.zeros(len(flat[0]))
+                    p_size[stage.ops["primary_h"]] = state["stages"][k - 1]["d_out_size"][stage.ops["primary_d"]]
+                    info["p_size"] = p_size
                 if len(transition.free_units):
                     s_uni = s_enc[transition.univariate_layer][1]
                     free = enclose_linear(transition.ops["free"], (s_uni[0][:, transition.free_units], s_uni[1][:, transition.free_units]))
@@ -672,6 +700,73 @@ class BackSubstitution:
         cache[key] = (size, lines)
         return size, lines
 
+    def _univariate_inputs(
+        self, state: dict[str, Any], k: int, g_d: Rows, a_h: np.ndarray, absolute: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows ``g_d`` on ``Δ_k`` of a univariate stage ``k > 0`` taken onto its inputs.
+
+        ``Δ = T·D_p + Pos·φ(x̂) + Neg·φ(−x̂) + K`` (ReLU-like φ) or ``T·D_p + Lin·x̂ + K`` (smooth
+        φ; the Taylor remainder is in ``K``), with ``x̂ = h_in + D_p`` the value the univariate
+        readers see and ``D_p = P·d_in`` the difference at each target unit's primary copy
+        (zero where no reader reads one; :mod:`._alignment`). ``φ(±x̂)`` is relaxed by its lines
+        on ``x̂``'s interval (exact where that interval has one sign, as after a ReLU), so the
+        rows become ``a_x·x̂ = a_x·h_in + a_x·D_p``. Returns ``a_h + a_x`` (``a_h`` the rows on
+        ``h_in`` from ``W``), the rows on ``d_in`` and per row an upper bound of the constants
+        (intercepts, rounding of every product and sum).
+        """
+        stage, info = self.stages[k], state["stages"][k]
+        activation = self.alignment.target.activation_function
+        x_size, p_size, h_size = info["x_size"], info["p_size"], info["h_size"]
+        constant = np.zeros(g_d.shape[0])
+        if activation.relu_like:
+            a_x = None
+            for name, sign in (("pos", 1.0), ("neg", -1.0)):
+                size, (lo_s, lo_c, hi_s, hi_c) = self._univariate_parts(state, k, name)
+                coefficient, error = self._matmul(state, (k, name), g_d, stage.ops[name], size, absolute=absolute)
+                constant = up(constant + error)
+                positive = coefficient > 0
+                constant = up(constant + _sum_products_up(coefficient, np.where(positive, hi_c, lo_c)))
+                moved, error = _times(coefficient, np.where(positive, hi_s, lo_s) * sign, x_size)
+                constant = up(constant + error)
+                a_x = moved if a_x is None else a_x + moved
+            assert a_x is not None
+            constant = up(constant + _rows_abs_apply_up(a_x, x_size) * _PRODUCT)  # the sum's rounding
+        else:
+            a_x, error = self._matmul(state, (k, "linear"), g_d, stage.ops["linear"], x_size, absolute=absolute)
+            constant = up(constant + error)
+        a_h = a_h + a_x
+        constant = up(constant + _rows_abs_apply_up(a_h, h_size) * _PRODUCT)
+        on_primary, error = self._matmul(state, (k, "target"), g_d, stage.ops["target"], p_size, absolute=absolute)
+        constant = up(constant + error)
+        on_primary = on_primary + a_x
+        constant = up(constant + _rows_abs_apply_up(on_primary, p_size) * _PRODUCT)
+        h_entries, d_entries = stage.ops["primary_h"], stage.ops["primary_d"]
+        a_d = np.zeros((g_d.shape[0], self.stages[k - 1].after_copies.shape[0]))
+        a_d[:, d_entries] = on_primary[:, h_entries]  # D_p = P d_in: a selection, exact
+        return a_h, a_d, constant
+
+    def _bound_inputs(self, state: dict[str, Any], k: int) -> Interval:
+        """Enclosures, by back-substitution, of ``x̂ = h_in + P·d_in`` per entry of ``h_in`` at a
+        univariate stage ``k > 0`` (``x̂ = h_in`` where the unit has no primary copy)."""
+        stage = self.stages[k]
+        n_h = stage.weight.shape[1]
+        n_d = self.stages[k - 1].after_copies.shape[0]
+        column = np.full(n_h, -1, dtype=np.intp)
+        column[stage.ops["primary_h"]] = stage.ops["primary_d"]
+        bounds = []
+        for sign in (1.0, -1.0):
+            values = np.empty(n_h)
+            for start in range(0, n_h, CHUNK_ROWS):
+                stop = min(n_h, start + CHUNK_ROWS)
+                picked = column[start:stop]
+                on_h: Rows = _OneHot(np.arange(start, stop), np.full(stop - start, sign), n_h)
+                on_d: Rows = _OneHot(np.maximum(picked, 0), np.where(picked >= 0, sign, 0.0), n_d)
+                if self._reference:
+                    on_h, on_d = on_h.dense(), on_d.dense()
+                values[start:stop] = self._upper(state, k, None, None, inputs=(on_h, on_d))
+            bounds.append(values)
+        return down(-bounds[1]), bounds[0]
+
     def _copy_entry(self, state: dict[str, Any], k: int, g_z: Rows, g_d: Rows, absolute: np.ndarray | None = None) -> _Entry:
         """The products of the rows with a copy stage's ``W``, ``Err`` and ``Copy`` (see :class:`_Entry`);
         ``absolute``, where given, is ``np.abs(g_d)``."""
@@ -691,17 +786,27 @@ class BackSubstitution:
             return _Entry(a_h, a_d, terms, [error])
         return _Entry(a_h, np.zeros((g_d.shape[0], stage.ops["copy"].shape[1])), terms, [])
 
-    def _upper(self, state: dict[str, Any], k: int, g_z: Rows, g_d: Rows, *, grouped: bool = False, entry: _Entry | None = None) -> np.ndarray:
+    def _upper(
+        self, state: dict[str, Any], k: int, g_z: Rows | None, g_d: Rows | None, *, grouped: bool = False,
+        entry: _Entry | None = None, inputs: tuple[Rows, Rows] | None = None,
+    ) -> np.ndarray:
         """Upper bounds on the box of ``g_z·z_k + g_d·Δ_k`` per row (rigorous).
 
         With ``grouped`` (smooth φ only) every difference ``D`` walked back through is relaxed
         per target unit rather than per copy (:meth:`_grouped_difference`; the rows bounding
         each unit's summed Δ go back per copy). ``entry``, where stage ``k`` is a copy stage,
         may give :meth:`_copy_entry` of these very rows, computed before (or its negation).
+        ``inputs`` (``k > 0``; then ``g_z``, ``g_d`` are ignored) are rows ``(a_h, a_d)`` on
+        stage ``k``'s inputs instead: the bound is of ``a_h·h_in + a_d·d_in`` (what
+        :meth:`_bound_inputs` needs for the values a univariate stage reads).
         """
         activation = self.alignment.target.activation_function
-        constant = np.zeros(g_z.shape[0])
         absolute = None  # np.abs(g_d), where a step computed it already
+        if inputs is not None:
+            constant = np.zeros(inputs[0].shape[0])
+            k, g_z, g_d, constant, absolute = self._back_through(state, k, inputs[0], inputs[1], constant, grouped)
+        else:
+            constant = np.zeros(g_z.shape[0])
         while True:
             stage, info = self.stages[k], state["stages"][k]
             transition = stage.transition
@@ -724,6 +829,11 @@ class BackSubstitution:
                 for term in entry.copy_terms:
                     constant = up(constant + term)
                 entry = None
+            elif k > 0:  # univariate pair after the first layer: x̂ = h_in + P d_in
+                a_h, error = self._matmul(state, (k, "weight"), g_z, stage.weight, info["h_size"])
+                constant = up(constant + error)
+                a_h, a_d, error = self._univariate_inputs(state, k, g_d, a_h, absolute)
+                constant = up(constant + error)
             else:  # univariate pair at the input: Δ = Pos φ(x̂) + Neg φ(−x̂) (+ K), x̂ = h_in
                 a_h, error = self._matmul(state, (k, "weight"), g_z, stage.weight, info["h_size"])
                 constant = up(constant + error)
@@ -746,48 +856,57 @@ class BackSubstitution:
                     constant = up(up(constant + error) + _rows_abs_apply_up(a_h, info["h_size"]) * _PRODUCT)
                 return self._concretize(state, a_h, constant)
             # Back through the previous transition's φ, D and structural layers.
-            k -= 1
-            stage, info = self.stages[k], state["stages"][k]
-            a_post, error = self._matmul(
-                state, (k, "after_target"), a_h, stage.after_target, info["post_size"], stage.after_target_error
-            )
+            k, g_z, g_d, constant, absolute = self._back_through(state, k, a_h, a_d, constant, grouped)
+
+    def _back_through(
+        self, state: dict[str, Any], k: int, a_h: Rows, a_d: Rows, constant: np.ndarray, grouped: bool
+    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Rows ``(a_h, a_d)`` on stage ``k``'s inputs taken back through stage ``k − 1``'s
+        structural layers, φ and D: ``(k − 1, g_z, g_d, constant, |g_d| or None)``."""
+        activation = self.alignment.target.activation_function
+        k -= 1
+        stage, info = self.stages[k], state["stages"][k]
+        a_post, error = self._matmul(
+            state, (k, "after_target"), a_h, stage.after_target, info["post_size"], stage.after_target_error
+        )
+        constant = up(constant + error)
+        a_diff, error = self._matmul(
+            state, (k, "after_copies"), a_d, stage.after_copies, info["d_size"], stage.after_copies_error
+        )
+        constant = up(constant + error)
+        lo_s, lo_c, hi_s, hi_c = info["lines"]
+        positive = a_post > 0
+        constant = up(constant + _sum_products_up(a_post, np.where(positive, hi_c, lo_c)))
+        g_z, error = _times(a_post, np.where(positive, hi_s, lo_s), info["z_size"])
+        constant = up(constant + error)
+        if grouped and not activation.relu_like:
+            g_d, extra = self._grouped_difference(state, k, a_diff)
+            constant = up(constant + extra)
+            absolute = None
+        else:
+            planes: Planes = info["planes"]
+            positive = a_diff > 0
+            constant = up(constant + _sum_products_up(a_diff, np.where(positive, planes.cu, planes.cl)))
+            g_d, error, absolute = _times_with_absolute(a_diff, np.where(positive, planes.bu, planes.bl), info["delta_size"])
             constant = up(constant + error)
-            a_diff, error = self._matmul(
-                state, (k, "after_copies"), a_d, stage.after_copies, info["d_size"], stage.after_copies_error
-            )
-            constant = up(constant + error)
-            lo_s, lo_c, hi_s, hi_c = info["lines"]
-            positive = a_post > 0
-            constant = up(constant + _sum_products_up(a_post, np.where(positive, hi_c, lo_c)))
-            g_z, error = _times(a_post, np.where(positive, hi_s, lo_s), info["z_size"])
-            constant = up(constant + error)
-            if grouped and not activation.relu_like:
-                g_d, extra = self._grouped_difference(state, k, a_diff)
-                constant = up(constant + extra)
-                absolute = None
-            else:
-                planes: Planes = info["planes"]
-                positive = a_diff > 0
-                constant = up(constant + _sum_products_up(a_diff, np.where(positive, planes.cu, planes.cl)))
-                g_d, error, absolute = _times_with_absolute(a_diff, np.where(positive, planes.bu, planes.bl), info["delta_size"])
+            scatter = self._scatter(stage, len(stage.bias))
+            z_units = info["z_size"][stage.unit_index]
+            if info["planes_flat"] and not self._reference and _finite(a_diff):
+                # au = al = 0 (smooth φ): the coefficients on z are exact zeros, and only
+                # the slacks of their two (error-free) products are left; g_z + 0 = g_z.
+                zero = _OneHot.zeros(len(a_diff), len(stage.unit_index))
+                error = up(up(_rows_abs_apply_up(zero, z_units) * _PRODUCT) + absolute_slack(zero.width))
                 constant = up(constant + error)
-                scatter = self._scatter(stage, len(stage.bias))
-                z_units = info["z_size"][stage.unit_index]
-                if info["planes_flat"] and not self._reference and _finite(a_diff):
-                    # au = al = 0 (smooth φ): the coefficients on z are exact zeros, and only
-                    # the slacks of their two (error-free) products are left; g_z + 0 = g_z.
-                    zero = _OneHot.zeros(len(a_diff), len(stage.unit_index))
-                    error = up(up(_rows_abs_apply_up(zero, z_units) * _PRODUCT) + absolute_slack(zero.width))
-                    constant = up(constant + error)
-                    _, error = self._matmul(state, (k, "scatter"), zero, scatter, info["z_size"])
-                    constant = up(constant + error)
-                else:
-                    on_z, error, on_z_absolute = _times_with_absolute(a_diff, np.where(positive, planes.au, planes.al), z_units)
-                    constant = up(constant + error)
-                    summed, error = self._matmul(state, (k, "scatter"), on_z, scatter, info["z_size"], absolute=on_z_absolute)
-                    constant = up(constant + error)
-                    g_z = g_z + summed
-            constant = up(constant + _rows_abs_apply_up(np.abs(g_z), info["z_size"]) * _PRODUCT)
+                _, error = self._matmul(state, (k, "scatter"), zero, scatter, info["z_size"])
+                constant = up(constant + error)
+            else:
+                on_z, error, on_z_absolute = _times_with_absolute(a_diff, np.where(positive, planes.au, planes.al), z_units)
+                constant = up(constant + error)
+                summed, error = self._matmul(state, (k, "scatter"), on_z, scatter, info["z_size"], absolute=on_z_absolute)
+                constant = up(constant + error)
+                g_z = g_z + summed
+        constant = up(constant + _rows_abs_apply_up(np.abs(g_z), info["z_size"]) * _PRODUCT)
+        return k, g_z, g_d, constant, absolute
 
     def _grouped_difference(self, state: dict[str, Any], k: int, a_diff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Relax ``Σ_c a_c D_c`` of stage ``k`` per target unit: coefficients on Δ_k and constants.
