@@ -206,7 +206,8 @@ def test_the_2l_relu_cnn_ticket_meets_the_tightness_goal() -> None:
 
     The 2L ticket (Burkholz, ICML 2022) holds one unit per target unit, so its differences pass
     the target's own weights (univariate pairs, LEMMAS.md 3) and no per-copy ReLU slack builds
-    up; the L+1 ticket of the same target is at about 37 (docs/certify.md). Measured 7.75.
+    up; the L+1 ticket of the same target is at about 37 (docs/certify.md). Measured 5.61
+    (7.75 before back-substitution walked through univariate layers after the first).
     """
     target = resolve_target("digits_cnn_relu")
     ticket = construct(target, eps=0.01, seed=0, depth="2L")
