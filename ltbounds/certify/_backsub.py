@@ -700,6 +700,32 @@ class BackSubstitution:
         cache[key] = (size, lines)
         return size, lines
 
+    def _relu_univariate_lines(
+        self, state: dict[str, Any], k: int, g_d: Rows, start: np.ndarray | None, x_size: np.ndarray,
+        absolute: np.ndarray | None, constant: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows ``g_d`` on ``Pos·φ(x̂) + Neg·φ(−x̂)`` of univariate stage ``k`` (ReLU-like φ), each
+        ``φ(±x̂)`` replaced by its line on ``x̂``'s interval picked by the sign of its coefficient.
+
+        Returns ``start`` plus the rows on ``x̂`` (added in that order; ``start`` None: the rows
+        alone) and ``constant`` plus, per row, upper bounds of the intercepts and of the
+        products' rounding (``x_size`` bounds ``|x̂|``); the rounding of the final sum is the
+        caller's.
+        """
+        stage = self.stages[k]
+        rows = start
+        for name, sign in (("pos", 1.0), ("neg", -1.0)):
+            size, (lo_s, lo_c, hi_s, hi_c) = self._univariate_parts(state, k, name)
+            coefficient, error = self._matmul(state, (k, name), g_d, stage.ops[name], size, absolute=absolute)
+            constant = up(constant + error)
+            positive = coefficient > 0
+            constant = up(constant + _sum_products_up(coefficient, np.where(positive, hi_c, lo_c)))
+            moved, error = _times(coefficient, np.where(positive, hi_s, lo_s) * sign, x_size)
+            constant = up(constant + error)
+            rows = moved if rows is None else rows + moved
+        assert rows is not None
+        return rows, constant
+
     def _univariate_inputs(
         self, state: dict[str, Any], k: int, g_d: Rows, a_h: np.ndarray, absolute: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -719,17 +745,7 @@ class BackSubstitution:
         x_size, p_size, h_size = info["x_size"], info["p_size"], info["h_size"]
         constant = np.zeros(g_d.shape[0])
         if activation.relu_like:
-            a_x = None
-            for name, sign in (("pos", 1.0), ("neg", -1.0)):
-                size, (lo_s, lo_c, hi_s, hi_c) = self._univariate_parts(state, k, name)
-                coefficient, error = self._matmul(state, (k, name), g_d, stage.ops[name], size, absolute=absolute)
-                constant = up(constant + error)
-                positive = coefficient > 0
-                constant = up(constant + _sum_products_up(coefficient, np.where(positive, hi_c, lo_c)))
-                moved, error = _times(coefficient, np.where(positive, hi_s, lo_s) * sign, x_size)
-                constant = up(constant + error)
-                a_x = moved if a_x is None else a_x + moved
-            assert a_x is not None
+            a_x, constant = self._relu_univariate_lines(state, k, g_d, None, x_size, absolute, constant)
             constant = up(constant + _rows_abs_apply_up(a_x, x_size) * _PRODUCT)  # the sum's rounding
         else:
             a_x, error = self._matmul(state, (k, "linear"), g_d, stage.ops["linear"], x_size, absolute=absolute)
@@ -838,17 +854,7 @@ class BackSubstitution:
                 a_h, error = self._matmul(state, (k, "weight"), g_z, stage.weight, info["h_size"])
                 constant = up(constant + error)
                 if activation.relu_like:
-                    for name, sign in (("pos", 1.0), ("neg", -1.0)):
-                        size, (lo_s, lo_c, hi_s, hi_c) = self._univariate_parts(state, k, name)
-                        coefficient, error = self._matmul(state, (k, name), g_d, stage.ops[name], size, absolute=absolute)
-                        constant = up(constant + error)
-                        positive = coefficient > 0
-                        slope = np.where(positive, hi_s, lo_s)
-                        intercept = np.where(positive, hi_c, lo_c)
-                        constant = up(constant + _sum_products_up(coefficient, intercept))
-                        moved, error = _times(coefficient, slope * sign, info["h_size"])
-                        constant = up(constant + error)
-                        a_h = a_h + moved
+                    a_h, constant = self._relu_univariate_lines(state, k, g_d, a_h, info["h_size"], absolute, constant)
                     constant = up(constant + _rows_abs_apply_up(a_h, info["h_size"]) * (4.0 * UNIT_ROUNDOFF))
                 else:
                     part, error = self._matmul(state, (k, "linear"), g_d, stage.ops["linear"], info["h_size"], absolute=absolute)
