@@ -153,19 +153,17 @@ def compare(paths: list[Path]) -> int:
         runs.append((depth, rows))
     names = list(dict.fromkeys(name for _, rows in runs for name in rows))
     positions = np.arange(len(names))
-    series = [(depth, method) for depth, _ in runs for method in ("ibp", "composition")]
-    colours = {depth: f"C{k}" for k, (depth, _) in enumerate(runs)}
+    series = [(k, depth, rows, method) for k, (depth, rows) in enumerate(runs) for method in ("ibp", "composition")]
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(names)), 4.2))
-    for k, (depth, method) in enumerate(series):
-        rows = dict(runs)[depth]
+    for k, (run, depth, rows, method) in enumerate(series):
         values = [
             rows[name]["ratio_certified_to_attacked"].get(method, np.nan) if name in rows else np.nan
             for name in names
         ]
         hatch = "//" if method == "composition" else None
         ax.bar(positions + (k - (len(series) - 1) / 2) * width, values, width=width, hatch=hatch,
-               color=colours[depth], alpha=1.0 if hatch is None else 0.45, label=f"{method}, {depth}")
+               color=f"C{run}", alpha=1.0 if hatch is None else 0.45, label=f"{method}, {depth}")
     ax.axhline(10.0, color="black", linestyle="--", linewidth=1, label="goal for ibp (10)")
     ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
     ax.set_yscale("log")

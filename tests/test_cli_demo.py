@@ -13,8 +13,7 @@ import pytest
 from ltbounds.cli.demo import (
     DEMO_TARGETS,
     RESIDUAL_NOT_CERTIFIED,
-    RESIDUAL_TARGETS,
-    _chosen,
+    _for_depth,
     certify_row,
 )
 from ltbounds.construct import construct
@@ -74,15 +73,16 @@ def test_demo_refuses_unknown_targets_in_one_line() -> None:
     assert "Traceback" not in completed.stderr and completed.stdout == ""
 
 
-def test_residual_targets_are_the_demo_targets_with_blocks() -> None:
-    assert RESIDUAL_TARGETS == tuple(name for name in DEMO_TARGETS if load_embedded(name).residual_blocks)
-
-
 def test_demo_2l_leaves_out_the_residual_targets_by_default() -> None:
     """2L has no residual construction: the default 2L run is the plain targets (it used to
     build them all and then stop with an error at the first ResNet, printing nothing)."""
-    assert _chosen(None, "2L") == tuple(name for name in DEMO_TARGETS if name not in RESIDUAL_TARGETS)
-    assert _chosen(None, "L+1") == DEMO_TARGETS
+    every = [load_embedded(name) for name in DEMO_TARGETS]
+    kept, left_out = _for_depth(every, "2L", named=False)
+    assert [target.name for target in kept] == [t.name for t in every if not t.residual_blocks]
+    assert left_out == ["digits_resnet_relu", "digits_resnet_tanh"]
+    assert _for_depth(every, "L+1", named=True) == (every, [])
+    with pytest.raises(InvalidInput, match="digits_resnet_relu, digits_resnet_tanh have residual blocks"):
+        _for_depth(every, "2L", named=True)
 
 
 def test_demo_2l_refuses_a_named_residual_target_before_any_work() -> None:

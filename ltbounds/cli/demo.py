@@ -69,27 +69,33 @@ def certify_row(
     return row
 
 
-#: Demo targets with residual blocks, which only the L+1 construction handles.
-RESIDUAL_TARGETS = ("digits_resnet_relu", "digits_resnet_tanh")
-
-
-def _chosen(targets: str | None, depth: str = "L+1") -> tuple[str, ...]:
-    """The demo targets to run: all (for 2L, all plain ones), or the named subset, checked."""
+def _chosen(targets: str | None) -> tuple[str, ...]:
     if targets is None:
-        return DEMO_TARGETS if depth == "L+1" else tuple(n for n in DEMO_TARGETS if n not in RESIDUAL_TARGETS)
+        return DEMO_TARGETS
     names = tuple(name.strip() for name in targets.split(",") if name.strip())
     unknown = [name for name in names if name not in DEMO_TARGETS]
     if unknown or not names:
         raise InvalidInput(
             f"targets={targets!r} must be a comma-separated list of {', '.join(DEMO_TARGETS)}"
         )
-    residual = [name for name in names if name in RESIDUAL_TARGETS]
-    if depth != "L+1" and residual:
-        raise InvalidInput(
-            f"targets={targets!r} with depth={depth!r}: {', '.join(residual)} have residual blocks, "
-            "which only the L+1 construction handles; drop them or use --depth L+1"
-        )
     return names
+
+
+def _for_depth(chosen: list[TargetNet], depth: str, *, named: bool) -> tuple[list[TargetNet], list[str]]:
+    """The targets ``depth`` can build and the names of those it leaves out.
+
+    Only the L+1 construction handles residual blocks: for another depth they are left out of
+    the default set, and refused (before any work) when the user named them.
+    """
+    residual = [target.name for target in chosen if target.residual_blocks]
+    if depth == "L+1" or not residual:
+        return chosen, []
+    if named:
+        raise InvalidInput(
+            f"targets with depth={depth!r}: {', '.join(residual)} have residual blocks, which only "
+            "the L+1 construction handles; drop them or use --depth L+1"
+        )
+    return [target for target in chosen if not target.residual_blocks], residual
 
 
 def demo_command(
@@ -122,7 +128,9 @@ def demo_command(
     check_int("seed", seed, minimum=0, maximum=2**64 - 1)
     check_int("budget", budget, minimum=1)
     xp = resolve_backend(backend)
-    chosen = [load_embedded(name) for name in _chosen(targets, depth)]
+    chosen, left_out = _for_depth(
+        [load_embedded(name) for name in _chosen(targets)], depth, named=targets is not None
+    )
     for target in chosen:
         check_samples("samples", samples, target.input_shape, minimum=1 if certify_tickets else 0)
     rows = []
@@ -150,9 +158,9 @@ def demo_command(
         "composition rule, block by block). ρ theory: the least ρ the subset-sum lemma demands "
         "for the smallest per-parameter tolerance."
     )
-    if depth != "L+1" and targets is None:
+    if left_out:
         footer += (
-            f" The residual targets ({', '.join(RESIDUAL_TARGETS)}) are left out: the {depth} "
+            f" The residual targets ({', '.join(left_out)}) are left out: the {depth} "
             "construction does not cover residual blocks yet (use --depth L+1)."
         )
     if any(row.get("verdict") == RESIDUAL_NOT_CERTIFIED for row in rows):
@@ -168,4 +176,4 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo_command)
 
 
-__all__ = ["DEMO_TARGETS", "RESIDUAL_NOT_CERTIFIED", "RESIDUAL_TARGETS", "certify_row", "demo_command", "register"]
+__all__ = ["DEMO_TARGETS", "RESIDUAL_NOT_CERTIFIED", "certify_row", "demo_command", "register"]
